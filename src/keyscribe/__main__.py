@@ -1,0 +1,3 @@
+from keyscribe.cli import main
+
+main()

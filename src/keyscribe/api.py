@@ -1,0 +1,251 @@
+"""The Python API that the CLI, bench/ and users call: train, evaluate, transcribe, model info."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from keyscribe import builders
+from keyscribe.alphabet import Alphabet
+from keyscribe.config import (
+    ExperimentConfig,
+    apply_overrides,
+    read_config_tree,
+    to_dataclass,
+    to_plain,
+    to_yaml,
+)
+from keyscribe.data.batch import Sample, collate
+from keyscribe.decoding.greedy import decode_greedy, frame_confidences
+from keyscribe.errors import CheckpointError, ConfigError, DataError
+from keyscribe.metrics import EditCounts, words
+from keyscribe.models.ctc import CTCModel
+from keyscribe.training.checkpoint_io import atomic_write_text
+
+# -- configs --------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a config file (with its bases), apply ``key=value`` overrides, validate."""
+    tree = apply_overrides(read_config_tree(path), overrides)
+    return config_from_tree(tree, path)
+
+
+def config_from_tree(tree: dict[str, Any], source: str | Path | None = None) -> ExperimentConfig:
+    domain = tree.get("domain", "emg")
+    try:
+        schema = builders.experiment_schema(domain)
+    except ConfigError as exc:
+        raise ConfigError(source, exc.problem) from None
+    return to_dataclass(tree, schema, source)
+
+
+# -- models ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recognizer:
+    """A trained model with its alphabet and config: what a checkpoint holds."""
+
+    model: CTCModel
+    alphabet: Alphabet
+    config: ExperimentConfig
+    path: Path | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.config.domain
+
+    @torch.inference_mode()
+    def log_probs(self, sample: Sample) -> tuple[Tensor, int]:
+        """One item -> log-probs ``(time', classes)`` and its length."""
+        self.model.eval()
+        batch = collate([sample])
+        out, lengths = self.model(batch.inputs, batch.input_lengths)
+        return out[0], int(lengths[0])
+
+    def decode(self, log_probs: Tensor, length: int) -> list[int]:
+        return decode_greedy(log_probs[None], torch.tensor([length]), self.alphabet.blank)[0]
+
+    def transcribe(self, path: str | Path) -> list[dict[str, Any]]:
+        """Every item found at ``path`` -> text, label ids, reference and per-char confidence."""
+        dataset = builders.domain_spec(self.domain).eval_dataset(self.config, Path(path), self.alphabet)
+        return [self._result(dataset[i]) for i in range(len(dataset))]
+
+    def _result(self, sample: Sample) -> dict[str, Any]:
+        start = time.perf_counter()
+        log_probs, length = self.log_probs(sample)
+        ids = self.decode(log_probs, length)
+        elapsed = time.perf_counter() - start
+        reference = sample.targets.tolist()
+        result: dict[str, Any] = {
+            "id": sample.id,
+            "text": self.alphabet.decode(ids),
+            "label_ids": ids,
+            "reference_text": self.alphabet.decode(reference),
+            "reference_ids": reference,
+            "confidences": [round(c, 4) for c in frame_confidences(log_probs, length, self.alphabet.blank)],
+            "seconds": round(elapsed, 4),
+        }
+        if self.domain == "emg":
+            from keyscribe.emg.keys import typed_result
+
+            result["typed_text"] = typed_result(result["text"])
+            result["reference_typed_text"] = typed_result(result["reference_text"])
+        return result
+
+
+def _torch_load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(path, "checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file raises many different errors
+        raise CheckpointError(path, f"not a readable checkpoint ({exc.__class__.__name__})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(path, "not a keyscribe or emg2qwerty Lightning checkpoint (no state_dict)")
+    return ckpt
+
+
+def load_model(path: str | Path) -> Recognizer:
+    """Rebuild a model from a keyscribe checkpoint, or from an emg2qwerty reference checkpoint."""
+    path = Path(path)
+    ckpt = _torch_load(path)
+    from keyscribe.emg import reference
+
+    if "keyscribe" in ckpt:
+        meta = ckpt["keyscribe"]
+        cfg = config_from_tree(meta["config"], path)
+        alphabet = Alphabet.from_dict(meta["alphabet"])
+        state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    elif reference.is_reference_checkpoint(ckpt):
+        cfg = config_from_tree(reference.reference_config_tree(ckpt), path)
+        alphabet = builders.domain_spec("emg").alphabet(cfg)
+        state = reference.convert_state_dict(ckpt["state_dict"])
+    else:
+        raise CheckpointError(path, "not a keyscribe or emg2qwerty checkpoint")
+    model = builders.build_model(cfg, alphabet)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(path, f"weights do not fit the model it describes ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    return Recognizer(model, alphabet, cfg, path)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_info(cfg: ExperimentConfig) -> dict[str, Any]:
+    alphabet = builders.domain_spec(cfg.domain).alphabet(cfg)
+    model = builders.build_model(cfg, alphabet)
+    return {
+        "name": cfg.name,
+        "domain": cfg.domain,
+        "encoder": cfg.model.encoder.get("kind"),
+        "parameters": count_parameters(model),
+        "parameters_frontend": count_parameters(model.frontend),
+        "parameters_encoder": count_parameters(model.encoder),
+        "parameters_head": count_parameters(model.head),
+        "classes": alphabet.num_classes,
+    }
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
+    """Train per ``cfg`` in ``cfg.run_dir``; returns best validation and test metrics.
+
+    With ``resume``, continues from ``<run_dir>/last.ckpt`` when it exists.
+    """
+    import lightning as L
+
+    from keyscribe.training.system import CTCSystem
+    from keyscribe.training.trainer import build_trainer
+
+    run_dir = cfg.run_dir
+    if cfg.trainer.num_threads > 0:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    spec = builders.domain_spec(cfg.domain)
+    alphabet = spec.alphabet(cfg)
+    model = builders.build_model(cfg, alphabet)
+    datamodule = builders.build_datamodule(cfg, alphabet)
+    datamodule.setup()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    system = CTCSystem(
+        model,
+        alphabet,
+        cfg.optim,
+        cfg.trainer.max_epochs,
+        checkpoint_meta={"config": to_plain(cfg), "domain": cfg.domain, "format": 1},
+    )
+    trainer = build_trainer(cfg.trainer, run_dir)
+    last = run_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    start = time.perf_counter()
+    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+    wall = time.perf_counter() - start
+    best = run_dir / "best.ckpt"
+    results: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": round(wall, 1),
+        "parameters": count_parameters(model),
+        "best_checkpoint": str(best) if best.exists() else None,
+    }
+    train_cer = trainer.callback_metrics.get("train/CER")
+    results["train_cer"] = round(float(train_cer), 4) if train_cer is not None else None
+    if best.exists():
+        recognizer = load_model(best)
+        for split in ("val", "test"):
+            if split in datamodule.datasets:
+                scores = evaluate_dataset(recognizer, datamodule.datasets[split], split)
+                results[f"{split}_cer"] = scores["cer"]
+    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
+    return results
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -> dict[str, Any]:
+    chars, wrds = EditCounts(), EditCounts()
+    items = []
+    start = time.perf_counter()
+    for i in range(len(dataset)):
+        result = recognizer._result(dataset[i])
+        chars.add(result["reference_ids"], result["label_ids"])
+        wrds.add(words(result["reference_text"]), words(result["text"]))
+        items.append({k: result[k] for k in ("id", "text", "reference_text")})
+    out: dict[str, Any] = {"data": name, "items": len(items)}
+    out.update(chars.as_dict("cer"))
+    out.update(wrds.as_dict("wer"))
+    out["seconds"] = round(time.perf_counter() - start, 3)
+    out["results"] = items
+    return out
+
+
+def evaluate(checkpoint: str | Path, data: str | Path) -> dict[str, Any]:
+    """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR)."""
+    recognizer = load_model(checkpoint)
+    data = Path(data)
+    if not data.exists():
+        raise DataError(data, "not found")
+    dataset = builders.domain_spec(recognizer.domain).eval_dataset(recognizer.config, data, recognizer.alphabet)
+    return evaluate_dataset(recognizer, dataset, str(data))
+
+
+def transcribe(checkpoint: str | Path, path: str | Path) -> list[dict[str, Any]]:
+    return load_model(checkpoint).transcribe(path)

@@ -1,0 +1,232 @@
+"""The ``keyscribe`` command line: a thin layer over keyscribe.api.
+
+User mistakes (bad files, bad configs) print one line ``keyscribe: error: <path>: <problem>`` and
+exit with status 2; heavy modules are imported inside commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from keyscribe.errors import KeyscribeError
+
+app = typer.Typer(
+    help="CTC recognizers for sEMG keystrokes and handwritten text lines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect and synthesise data.", no_args_is_help=True)
+model_app = typer.Typer(help="Describe models.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
+
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Config override key.path=value (repeatable).")
+]
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _overrides(
+    sets: list[str] | None,
+    out: Path | None = None,
+    data: Path | None = None,
+    max_epochs: int | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+) -> list[str]:
+    overrides = list(sets or [])
+    if out is not None:
+        overrides.append(f"out_dir={out}")
+    if data is not None:
+        overrides.append(f"data.root={data}")
+    if max_epochs is not None:
+        overrides.append(f"trainer.max_epochs={max_epochs}")
+    if max_steps is not None:
+        overrides.append(f"trainer.max_steps={max_steps}")
+    if max_minutes is not None:
+        overrides.append(f"trainer.max_time_minutes={max_minutes}")
+    return overrides
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Data root (overrides data.root).")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Override trainer.max_epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Override trainer.max_steps.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/last.ckpt.")] = False,
+    sets: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Train a model; writes <out>/best.ckpt, last.ckpt, config.yaml, logs/ and results.json."""
+    from keyscribe import api
+
+    cfg = api.load_config(config, _overrides(sets, out, data, max_epochs, max_steps, max_minutes))
+    results = api.train(cfg, resume=resume)
+    if as_json:
+        _print_json(results)
+        return
+    typer.echo(f"run directory: {results['run_dir']}  ({results['epochs']} epochs, {results['train_seconds']} s)")
+    for split in ("train", "val", "test"):
+        if results.get(f"{split}_cer") is not None:
+            typer.echo(f"{split} CER: {results[f'{split}_cer']:.2f} %")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    per_item: Annotated[bool, typer.Option("--per-item", help="Include each item's text.")] = False,
+) -> None:
+    """Character and word error rates of a checkpoint on data."""
+    from keyscribe import api
+
+    scores = api.evaluate(checkpoint, data)
+    if not per_item:
+        scores.pop("results")
+    if as_json:
+        _print_json(scores)
+        return
+    typer.echo(
+        f"{scores['items']} items  CER {scores['cer']:.2f} % (ins {scores['cer_insertions']}, "
+        f"del {scores['cer_deletions']}, sub {scores['cer_substitutions']} / {scores['cer_reference_length']})"
+        f"  WER {scores['wer']:.2f} %"
+    )
+
+
+@app.command()
+def transcribe(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per input item).")] = False,
+) -> None:
+    """Decode inputs to text; prints the reference beside it when the input carries one."""
+    from keyscribe import api
+
+    recognizer = api.load_model(checkpoint)
+    results = [r for path in inputs for r in recognizer.transcribe(path)]
+    if as_json:
+        _print_json(results[0] if len(results) == 1 else results)
+        return
+    for r in results:
+        typer.echo(f"== {r['id']}")
+        if "typed_text" in r:
+            typer.echo(f"reference keys: {r['reference_text']!r}")
+            typer.echo(f"decoded keys:   {r['text']!r}")
+            typer.echo(f"reference text: {r['reference_typed_text']!r}")
+            typer.echo(f"decoded text:   {r['typed_text']!r}")
+        else:
+            if r["reference_text"]:
+                typer.echo(f"reference: {r['reference_text']}")
+            typer.echo(f"decoded:   {r['text']}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/quickstart"),
+    data: Annotated[Path, typer.Option("--data", help="Where the synthetic sessions go.")] = Path("data/quickstart"),
+    config: Annotated[Path | None, typer.Option(help="Config (default: the packaged quickstart).")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Training budget in minutes.")] = None,
+    sets: SetOption = None,
+) -> None:
+    """The quick start: synthesise sessions, train a small model, report CER, transcribe a session."""
+    from keyscribe import api
+    from keyscribe.emg.dataset import index_sessions
+    from keyscribe.emg.synth import synthesize
+
+    if not (data / "metadata.csv").exists():
+        typer.echo(f"writing synthetic sessions to {data} ...")
+        synthesize(data, users=1, sessions=6, minutes=2.0, seed=0)
+    config = config or Path(__file__).resolve().parents[2] / "configs/emg/quickstart.yaml"
+    cfg = api.load_config(config, _overrides(sets, out, data, max_minutes=max_minutes))
+    results = api.train(cfg)
+    typer.echo(f"\nvalidation CER: {results['val_cer']:.2f} %   test CER: {results['test_cer']:.2f} %")
+    test = next(e.path for e in index_sessions(data) if e.split == "test")
+    r = api.load_model(results["best_checkpoint"]).transcribe(test)[0]
+    typer.echo(f"\nheld-out session {test.name}  (first 300 characters)")
+    typer.echo(f"reference: {r['reference_typed_text'][:300]!r}")
+    typer.echo(f"decoded:   {r['typed_text'][:300]!r}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    window_length: Annotated[int | None, typer.Option(help="Also label each window of this many samples.")] = None,
+    padding: Annotated[str, typer.Option(help="Left,right context samples (do not change labels).")] = "0,0",
+    stride: Annotated[int | None, typer.Option(help="Window stride (default: window length).")] = None,
+) -> None:
+    """Samples, duration and labels of a session (whole session and, optionally, per window)."""
+    from keyscribe.emg.inspect import inspect_session
+
+    try:
+        left, right = (int(v) for v in padding.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--padding must look like 1800,200, got {padding!r}") from None
+    info = inspect_session(session, window_length, stride, (left, right))
+    if as_json:
+        _print_json(info)
+        return
+    for key in ("session_name", "user", "condition", "num_samples", "sample_rate", "channels", "duration_s"):
+        typer.echo(f"{key}: {info[key]}")
+    typer.echo(f"labels ({len(info['label_ids'])}): {info['label_text']!r}")
+    for i, w in enumerate(info.get("windows", [])):
+        typer.echo(f"window {i}: {len(w)} labels")
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    users: Annotated[int, typer.Option(help="Users (each with its own anatomy and typing).")] = 1,
+    sessions: Annotated[int, typer.Option(help="Sessions per user (>= 3: train, val, test).")] = 4,
+    minutes: Annotated[float, typer.Option(help="Minutes per session.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write synthetic sessions in the emg2qwerty HDF5 schema plus metadata.csv."""
+    from keyscribe.emg.synth import synthesize
+
+    if users < 1 or sessions < 3 or minutes <= 0:
+        raise typer.BadParameter("need --users >= 1, --sessions >= 3 and --minutes > 0")
+    synthesize(out, users, sessions, minutes, seed)
+    typer.echo(f"wrote {users * sessions} sessions and metadata.csv to {out}")
+
+
+@model_app.command("info")
+def model_info(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML) or a checkpoint.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Parameter counts of the model a config (or checkpoint) describes."""
+    from keyscribe import api
+
+    if config.suffix == ".ckpt":
+        cfg = api.load_model(config).config
+    else:
+        cfg = api.load_config(config, sets or [])
+    info = api.model_info(cfg)
+    if as_json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        typer.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyscribeError as exc:
+        typer.echo(f"keyscribe: error: {exc}", err=True)
+        sys.exit(2)

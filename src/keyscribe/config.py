@@ -1,0 +1,176 @@
+"""Experiment configs: typed dataclasses filled from YAML files.
+
+A config file may name one or more ``base:`` files (paths relative to itself), merged first;
+``--set key.path=value`` overrides come last. Unknown keys and wrong types stop the run with the
+file, the key and the expected type. Domain-specific data options are their own dataclasses,
+chosen by the ``domain`` key (see ``builders.EXPERIMENT_SCHEMAS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from keyscribe.errors import ConfigError
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    # warmup_cosine: linear warm-up then cosine to min_lr (emg2qwerty); plateau: ReduceLROnPlateau
+    # on validation CER (HTR papers); constant.
+    scheduler: str = "warmup_cosine"
+    warmup_epochs: int = 10
+    warmup_start_lr: float = 1e-8
+    min_lr: float = 1e-6
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in ("warmup_cosine", "plateau", "constant"):
+            raise ConfigError(None, f"optim.scheduler must be warmup_cosine, plateau or constant, got '{self.scheduler}'")
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 150
+    max_steps: int = -1  # -1: no step limit
+    max_time_minutes: float | None = None  # wall-clock budget; stops cleanly, best.ckpt kept
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    precision: str = "32-true"
+    gradient_clip_val: float | None = None
+    log_every_n_steps: int = 10
+    check_val_every_n_epoch: int = 1
+    early_stopping_patience: int = 0  # epochs without val CER improvement; 0 disables
+    limit_train_batches: float = 1.0
+    num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    progress_bar: bool = True
+
+
+@dataclass
+class ModelConfig:
+    # ``kind`` plus that front end's options; empty means the domain's default front end.
+    frontend: dict[str, Any] = field(default_factory=dict)
+    # ``kind`` plus that encoder's options (see builders.ENCODERS).
+    encoder: dict[str, Any] = field(default_factory=lambda: {"kind": "tdsconv"})
+
+
+@dataclass
+class DecoderConfig:
+    kind: str = "greedy"
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    domain: str = "emg"
+    seed: int = 1501
+    out_dir: str = ""  # run directory; empty means runs/<name>
+    data: Any = None  # domain dataclass (EmgDataConfig, ...)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir or f"runs/{self.name}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(path, "config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"not valid YAML ({exc.__class__.__name__})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "top level must be a mapping")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key != "encoder":
+            out[key] = _deep_merge(out[key], value)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            # a new encoder kind replaces the old options; the same kind refines them
+            same = value.get("kind", out[key].get("kind")) == out[key].get("kind")
+            out[key] = _deep_merge(out[key], value) if same else dict(value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's mapping with its ``base:`` files merged underneath (bases first)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(path, "circular base: reference")
+    raw = _read_yaml(path)
+    bases = raw.pop("base", None) or []
+    if isinstance(bases, str):
+        bases = [bases]
+    merged: dict[str, Any] = {}
+    for base in bases:
+        merged = _deep_merge(merged, read_config_tree(path.parent / base, (*_seen, path)))
+    return _deep_merge(merged, raw)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], YAML-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(None, f"override '{text}' must look like key.path=value")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value != "" else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(tree: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = tree
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(None, f"override '{text}': '{key}' is not a section")
+        node[keys[-1]] = value
+    return tree
+
+
+def to_dataclass(tree: Mapping[str, Any], schema: type, source: str | Path | None) -> Any:
+    """Validate ``tree`` against a dataclass schema; unknown keys and wrong types are refused."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), tree)
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        msg = str(exc).splitlines()[0]
+        if "Key" in type(exc).__name__ and key:
+            msg = f"unknown config key '{key}'"
+        elif key:
+            msg = f"config key '{key}': {msg}"
+        raise ConfigError(source, msg) from None
+
+
+def to_yaml(cfg: Any) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_plain(cfg: Any) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,233 @@
+"""Windows over emg2qwerty sessions, and the index of sessions per split.
+
+Window ``i`` starts at sample ``i * stride``; its labels are the keys pressed between the
+timestamps of its first and last sample (both inclusive), and left/right padding only widens the
+EMG slice handed to the model (context for the convolutions), never the labels. This is the
+reference benchmark's windowing, sample for sample.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import ConcatDataset, Dataset
+
+from keyscribe.data.batch import Sample
+from keyscribe.emg.config import EmgDataConfig
+from keyscribe.emg.session import EmgSession
+from keyscribe.emg.transforms import AlignmentJitter, BandRotation, LogSpectrogram, SpecAugment
+from keyscribe.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SessionEntry:
+    path: Path
+    user: str
+    split: str
+
+
+def window_count(num_samples: int, window_length: int, stride: int) -> int:
+    """Number of windows the reference yields: max(N - L, 0) // stride + 1."""
+    return max(num_samples - window_length, 0) // stride + 1
+
+
+def window_labels(
+    session: EmgSession, window_length: int, stride: int | None = None
+) -> list[list[int]]:
+    """Label ids of each window, as the reference windowed dataset labels them."""
+    stride = stride or window_length
+    n = len(session)
+    if n < window_length:
+        raise DataError(session.path, f"session has {n} samples, shorter than one window ({window_length})")
+    time = session.time
+    out = []
+    for i in range(window_count(n, window_length, stride)):
+        offset = i * stride
+        out.append(session.labels(time[offset], time[offset + window_length - 1]))
+    return out
+
+
+class WindowedSessionDataset(Dataset[Sample]):
+    """Windows of one session -> Sample(inputs=transform(emg window), targets=label ids).
+
+    ``window_length=None`` gives one item holding the whole session (the reference's test
+    setting). ``jitter`` moves each training window's start by up to one stride at random.
+    ``transform`` maps raw EMG ``(time, band, channel)`` to model inputs ``(frames, ...)``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        transform: Callable[[Tensor], Tensor],
+        window_length: int | None = 8000,
+        stride: int | None = None,
+        padding: tuple[int, int] = (1800, 200),
+        jitter: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        with EmgSession(self.path) as session:
+            self.num_samples = len(session)
+            if session.condition != "on_keyboard":
+                raise DataError(self.path, f"unsupported condition '{session.condition}' (need on_keyboard)")
+        self.window_length = window_length or self.num_samples
+        if self.num_samples < self.window_length:
+            raise DataError(
+                self.path,
+                f"session has {self.num_samples} samples, shorter than one window ({self.window_length})",
+            )
+        self.stride = stride or self.window_length
+        self.padding = padding
+        self.jitter = jitter
+        self.transform = transform
+        self._session: EmgSession | None = None
+
+    def __len__(self) -> int:
+        return window_count(self.num_samples, self.window_length, self.stride)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_session"] = None  # h5py handles do not pickle; reopen in the worker
+        return state
+
+    @property
+    def session(self) -> EmgSession:
+        if self._session is None:
+            self._session = EmgSession(self.path)
+        return self._session
+
+    def __getitem__(self, idx: int) -> Sample:
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        offset = idx * self.stride
+        leftover = self.num_samples - (offset + self.window_length)
+        if self.jitter and leftover > 0:
+            offset += int(torch.randint(min(self.stride, leftover), ()).item())
+        left, right = self.padding
+        start = max(offset - left, 0)
+        emg, time = self.session.read(start, offset + self.window_length + right)
+        if not np.isfinite(emg).all():
+            raise DataError(self.path, f"non-finite EMG samples in window {idx}")
+        start_t = time[offset - start]
+        end_t = time[offset + self.window_length - 1 - start]
+        labels = self.session.labels(start_t, end_t)
+        inputs = self.transform(torch.from_numpy(emg))
+        return Sample(inputs, torch.tensor(labels, dtype=torch.long), f"{self.path.stem}:{idx}")
+
+
+def index_sessions(root: str | Path, metadata: str | Path | None = None) -> list[SessionEntry]:
+    """Sessions under ``root`` with their user and split.
+
+    Either a metadata CSV (the benchmark's ``metadata.csv``: columns ``session``, ``user``,
+    ``split``; files at ``root/<session>.hdf5``), or split folders ``root/{train,val,test}/*.hdf5``,
+    or a flat folder of .hdf5 files (all listed as split ``test``).
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(root, "data folder not found")
+    csv_path = Path(metadata) if metadata else root / "metadata.csv"
+    if csv_path.is_file():
+        return _from_metadata(root, csv_path)
+    if metadata:
+        raise DataError(csv_path, "metadata file not found")
+    if root.is_file():
+        return [SessionEntry(root, "unknown", "test")]
+    entries = [
+        SessionEntry(p, "unknown", split)
+        for split in SPLITS
+        for p in sorted((root / split).glob("*.hdf5"))
+    ]
+    if not entries:
+        entries = [SessionEntry(p, "unknown", "test") for p in sorted(root.glob("*.hdf5"))]
+    if not entries:
+        raise DataError(root, "no metadata.csv and no .hdf5 session files")
+    return entries
+
+
+def _from_metadata(root: Path, csv_path: Path) -> list[SessionEntry]:
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"session", "split"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(csv_path, f"missing column(s) {sorted(missing)}")
+        entries = []
+        for row in reader:
+            split = row["split"].strip()
+            if split not in SPLITS:
+                raise DataError(csv_path, f"unknown split '{split}' for session {row['session']}")
+            name = row["session"].strip()
+            path = root / (name if name.endswith(".hdf5") else f"{name}.hdf5")
+            entries.append(SessionEntry(path, row.get("user", "unknown").strip(), split))
+    return entries
+
+
+def session_transform(
+    n_fft: int = 64,
+    hop_length: int = 16,
+    train: bool = False,
+    band_rotation: tuple[int, ...] = (-1, 0, 1),
+    jitter_max_offset: int = 120,
+    spec_augment: SpecAugment | None = None,
+) -> Callable[[Tensor], Tensor]:
+    """Raw EMG ``(time, band, channel)`` -> log-spectrogram ``(frames, band, channel, freq)``,
+    with the reference's training augmentations when ``train``."""
+    steps: list[Callable[[Tensor], Tensor]] = []
+    if train:
+        steps += [BandRotation(tuple(band_rotation)), AlignmentJitter(jitter_max_offset)]
+    steps.append(LogSpectrogram(n_fft, hop_length))
+    if train and spec_augment is not None:
+        steps.append(spec_augment)
+
+    def apply(x: Tensor) -> Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return apply
+
+
+def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
+    """Train/val windows and whole test sessions for the sessions ``cfg`` selects."""
+    entries = [e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users]
+    aug = cfg.spec_augment
+    train_tf = session_transform(
+        cfg.n_fft,
+        cfg.hop_length,
+        train=True,
+        band_rotation=tuple(cfg.band_rotation),
+        jitter_max_offset=cfg.jitter_max_offset,
+        spec_augment=SpecAugment(aug.n_time_masks, aug.time_mask_param, aug.n_freq_masks, aug.freq_mask_param),
+    )
+    eval_tf = session_transform(cfg.n_fft, cfg.hop_length)
+    padding = (cfg.padding[0], cfg.padding[1])
+    out: dict[str, Dataset[Sample]] = {}
+    for split in SPLITS:
+        paths = [e.path for e in entries if e.split == split]
+        if not paths:
+            if split == "test":
+                continue
+            raise DataError(cfg.root, f"no sessions in split '{split}'")
+        if split == "test":
+            parts = [WindowedSessionDataset(p, eval_tf, None, padding=(0, 0)) for p in paths]
+        else:
+            train = split == "train"
+            parts = [
+                WindowedSessionDataset(
+                    p,
+                    train_tf if train else eval_tf,
+                    cfg.window_length,
+                    cfg.stride,
+                    padding,
+                    jitter=train and cfg.window_jitter,
+                )
+                for p in paths
+            ]
+        out[split] = ConcatDataset(parts)
+    return out

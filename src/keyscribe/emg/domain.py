@@ -1,0 +1,61 @@
+"""The sEMG domain as the core sees it: alphabet, front end, datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import ConcatDataset, Dataset
+
+from keyscribe.alphabet import Alphabet
+from keyscribe.builders import DomainSpec
+from keyscribe.config import to_dataclass
+from keyscribe.data.batch import Sample
+from keyscribe.emg.config import EmgExperimentConfig
+from keyscribe.emg.dataset import WindowedSessionDataset, index_sessions, session_transform, split_datasets
+from keyscribe.emg.frontend import EmgSpectrogramFrontend
+from keyscribe.emg.keys import EMG_ALPHABET
+from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS
+from keyscribe.errors import ConfigError
+
+
+def _frontend(cfg: EmgExperimentConfig) -> EmgSpectrogramFrontend:
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class FrontendOptions:
+        kind: str = "spectrogram_mlp"
+        mlp_features: list[int] = field(default_factory=lambda: [384])
+        pooling: str = "mean"
+        offsets: list[int] = field(default_factory=lambda: [-1, 0, 1])
+
+    options: Any = to_dataclass(cfg.model.frontend, FrontendOptions, None)
+    if options.kind != "spectrogram_mlp":
+        raise ConfigError(None, f"model.frontend.kind must be 'spectrogram_mlp' for emg, got '{options.kind}'")
+    return EmgSpectrogramFrontend(
+        num_bands=NUM_BANDS,
+        channels=CHANNELS_PER_BAND,
+        freq_bins=cfg.data.n_fft // 2 + 1,
+        mlp_features=options.mlp_features,
+        pooling=options.pooling,
+        offsets=options.offsets,
+    )
+
+
+def _eval_dataset(cfg: EmgExperimentConfig, path: Path, alphabet: Alphabet) -> Dataset[Sample]:
+    """Whole sessions from one file, a split folder, or a metadata-indexed root (test split)."""
+    tf = session_transform(cfg.data.n_fft, cfg.data.hop_length)
+    if path.is_file() and path.suffix != ".csv":
+        return WindowedSessionDataset(path, tf, None, padding=(0, 0))
+    entries = index_sessions(path) if path.is_dir() else index_sessions(path.parent, path)
+    tests = [e for e in entries if e.split == "test"] or entries
+    return ConcatDataset([WindowedSessionDataset(e.path, tf, None, padding=(0, 0)) for e in tests])
+
+
+SPEC = DomainSpec(
+    schema=EmgExperimentConfig,
+    alphabet=lambda cfg: EMG_ALPHABET,
+    frontend=_frontend,
+    datasets=lambda cfg, alphabet: split_datasets(cfg.data),
+    eval_dataset=_eval_dataset,
+)

@@ -1,0 +1,120 @@
+"""sEMG signal transforms, numerically as the emg2qwerty reference.
+
+Raw EMG windows are ``(time, band=2, channel=16)`` float32 at 2 kHz; spectrograms are
+``(frames, band, channel, freq)``. Random choices draw from torch's global generator, which
+Lightning seeds per worker (``seed_everything(workers=True)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class LogSpectrogram:
+    """log10(|STFT|^2 / ||window||^2 + 1e-6) per channel: (time, ...) -> (frames, ..., freq).
+
+    ``center=False`` (no padding) so that training windows and streamed chunks see the same
+    frames; with n_fft 64 and hop 16 at 2 kHz this gives 33 bins at 125 Hz.
+    """
+
+    n_fft: int = 64
+    hop_length: int = 16
+
+    def __call__(self, emg: Tensor) -> Tensor:
+        x = emg.movedim(0, -1)  # (..., time)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, x.shape[-1]).float()
+        window = torch.hann_window(self.n_fft, periodic=True, dtype=x.dtype, device=x.device)
+        spec = torch.stft(
+            x,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            window=window,
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )  # (channels, freq, frames)
+        spec = spec / window.pow(2).sum().sqrt()
+        power = spec.abs().pow(2)
+        logspec = torch.log10(power + 1e-6)
+        logspec = logspec.reshape(*lead, *logspec.shape[-2:])  # (..., freq, frames)
+        return logspec.movedim(-1, 0)  # (frames, ..., freq)
+
+    def num_frames(self, num_samples: int) -> int:
+        return max(0, (num_samples - self.n_fft) // self.hop_length + 1)
+
+
+@dataclass
+class BandRotation:
+    """Roll both bands' electrodes by one random offset (the band may sit rotated on the wrist).
+
+    (time, band, channel) -> same shape.
+    """
+
+    offsets: tuple[int, ...] = (-1, 0, 1)
+
+    def __call__(self, emg: Tensor) -> Tensor:
+        if not self.offsets:
+            return emg
+        offset = self.offsets[int(torch.randint(len(self.offsets), ()).item())]
+        return emg.roll(offset, dims=-1)
+
+
+@dataclass
+class AlignmentJitter:
+    """Shift the right band against the left by up to ``max_offset`` samples, trimming both.
+
+    (time, band=2, channel) -> (time - |offset|, 2, channel).
+    """
+
+    max_offset: int = 120
+
+    def __call__(self, emg: Tensor) -> Tensor:
+        if self.max_offset <= 0:
+            return emg
+        offset = int(torch.randint(-self.max_offset, self.max_offset + 1, ()).item())
+        left, right = emg.unbind(1)
+        if offset > 0:
+            left, right = left[offset:], right[:-offset]
+        elif offset < 0:
+            left, right = left[:offset], right[-offset:]
+        return torch.stack([left, right], dim=1)
+
+
+def _mask_last_axis(x: Tensor, param: int) -> Tensor:
+    """Zero one random span (length uniform in [0, param)) of the last axis of x
+    ``(band, channel, other, axis)``, drawn independently per band and channel."""
+    size = x.shape[-1]
+    value = torch.rand(x.shape[:2]) * param  # (band, channel)
+    start = torch.rand(x.shape[:2]) * (size - value)
+    lo, hi = start.long(), (start + value).long()
+    pos = torch.arange(size)
+    mask = (pos >= lo[..., None]) & (pos < hi[..., None])  # (band, channel, axis)
+    return x.masked_fill(mask[:, :, None, :], 0.0)
+
+
+@dataclass
+class SpecAugment:
+    """Time and frequency masks, drawn independently per band and channel (SpecAugment).
+
+    (frames, band, channel, freq) -> same shape.
+    """
+
+    n_time_masks: int = 3
+    time_mask_param: int = 25
+    n_freq_masks: int = 2
+    freq_mask_param: int = 4
+
+    def __call__(self, spec: Tensor) -> Tensor:
+        x = spec.permute(1, 2, 3, 0)  # (band, channel, freq, frames)
+        for _ in range(self.n_time_masks):
+            x = _mask_last_axis(x, self.time_mask_param)
+        x = x.transpose(2, 3)  # (band, channel, frames, freq)
+        for _ in range(self.n_freq_masks):
+            x = _mask_last_axis(x, self.freq_mask_param)
+        return x.permute(2, 0, 1, 3)  # (frames, band, channel, freq)

@@ -1,0 +1,105 @@
+"""CTCSystem: the LightningModule that trains any CTCModel of either domain."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from keyscribe.alphabet import Alphabet
+from keyscribe.config import OptimConfig
+from keyscribe.data.batch import Batch
+from keyscribe.decoding.greedy import decode_greedy
+from keyscribe.metrics import ErrorRate
+from keyscribe.models.ctc import CTCModel
+
+PHASES = ("train", "val", "test")
+
+
+class CTCSystem(L.LightningModule):
+    """CTC loss (time-first at the loss call only), Adam, a schedule, and greedy CER per phase.
+
+    ``checkpoint_meta`` (resolved config, alphabet, domain) is stored in every checkpoint so that
+    ``keyscribe.load_model`` can rebuild the model from the file alone.
+    """
+
+    def __init__(
+        self,
+        model: CTCModel,
+        alphabet: Alphabet,
+        optim: OptimConfig,
+        max_epochs: int,
+        checkpoint_meta: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.alphabet = alphabet
+        self.optim = optim
+        self.max_epochs = max_epochs
+        self.checkpoint_meta = checkpoint_meta or {}
+        self.cer = torch.nn.ModuleDict({f"{p}_cer": ErrorRate() for p in PHASES})
+
+    def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model(inputs, lengths)
+
+    def _step(self, batch: Batch, phase: str) -> Tensor:
+        log_probs, lengths = self.model(batch.inputs, batch.input_lengths)  # (B, T, C), (B,)
+        loss = F.ctc_loss(
+            log_probs.transpose(0, 1),  # (T, B, C)
+            batch.targets,
+            lengths,
+            batch.target_lengths,
+            blank=self.alphabet.blank,
+            zero_infinity=True,
+        )
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite {phase} loss on items {batch.ids[:8]}")
+        refs = [t[:n].tolist() for t, n in zip(batch.targets, batch.target_lengths.tolist(), strict=True)]
+        hyps = decode_greedy(log_probs.detach(), lengths, self.alphabet.blank)
+        metric = self.cer[f"{phase}_cer"]
+        metric.update(refs, hyps)
+        on_step = phase == "train"
+        self.log(f"{phase}/loss", loss, batch_size=len(batch), prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=True)
+        self.log(f"{phase}/CER", metric, batch_size=len(batch), prog_bar=phase != "train", on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        o = self.optim
+        optimizer = torch.optim.Adam(self.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        if o.scheduler == "constant":
+            return optimizer
+        if o.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=o.plateau_factor, patience=o.plateau_patience
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/CER"}}
+        warmup = max(0, min(o.warmup_epochs, self.max_epochs - 1))
+        start_factor = o.warmup_start_lr / o.lr
+        floor = o.min_lr / o.lr
+
+        def factor(epoch: int) -> float:
+            """Linear warm-up from warmup_start_lr to lr, then cosine down to min_lr."""
+            if epoch < warmup:
+                return start_factor + (1 - start_factor) * epoch / warmup
+            span = max(1, self.max_epochs - warmup)
+            progress = min(1.0, (epoch - warmup) / span)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["keyscribe"] = {**self.checkpoint_meta, "alphabet": self.alphabet.to_dict()}

@@ -1,0 +1,75 @@
+"""Build a Lightning Trainer for a run directory: checkpoints, logs, progress, resume.
+
+Run directory layout::
+
+    <out>/config.yaml      resolved config
+    <out>/best.ckpt        best validation CER so far
+    <out>/last.ckpt        end of the latest epoch (``--resume`` continues from it)
+    <out>/logs/metrics.csv per-epoch metrics (and TensorBoard events when tensorboard is installed)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+from keyscribe.config import TrainerConfig
+from keyscribe.training.checkpoint_io import AtomicCheckpointIO
+
+
+def build_trainer(cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callback] | None = None) -> L.Trainer:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="best",
+        monitor="val/CER",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    if cfg.progress_bar:
+        callbacks.append(RichProgressBar(leave=True))
+    if cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStopping("val/CER", mode="min", patience=cfg.early_stopping_patience))
+    callbacks += extra_callbacks or []
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version="")]
+    if importlib.util.find_spec("tensorboard") is not None:
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version="", default_hp_metric=False))
+    kwargs: dict[str, Any] = {}
+    if cfg.max_time_minutes:
+        kwargs["max_time"] = dt.timedelta(minutes=cfg.max_time_minutes)
+    return L.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        gradient_clip_val=cfg.gradient_clip_val,
+        log_every_n_steps=cfg.log_every_n_steps,
+        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+        limit_train_batches=cfg.limit_train_batches,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=cfg.progress_bar,
+        deterministic="warn",
+        **kwargs,
+    )
