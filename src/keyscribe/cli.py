@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from keyscribe.errors import KeyscribeError
+from keyscribe.htr.cli import htr_app
 
 app = typer.Typer(
     help="CTC recognizers for sEMG keystrokes and handwritten text lines.",
@@ -25,6 +26,7 @@ data_app = typer.Typer(help="Inspect and synthesise data.", no_args_is_help=True
 model_app = typer.Typer(help="Describe models.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
+app.add_typer(htr_app, name="htr")
 
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Config override key.path=value (repeatable).")
