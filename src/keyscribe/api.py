@@ -145,8 +145,13 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def model_info(cfg: ExperimentConfig) -> dict[str, Any]:
-    alphabet = builders.domain_spec(cfg.domain).alphabet(cfg)
+    """Parameter counts, and MACs per input frame when the domain gives an example input."""
+    from keyscribe.models.macs import macs_per_frame
+
+    spec = builders.domain_spec(cfg.domain)
+    alphabet = spec.alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
+    macs = macs_per_frame(model, spec.example_input(cfg)) if spec.example_input else {}
     return {
         "name": cfg.name,
         "domain": cfg.domain,
@@ -155,6 +160,7 @@ def model_info(cfg: ExperimentConfig) -> dict[str, Any]:
         "parameters_frontend": count_parameters(model.frontend),
         "parameters_encoder": count_parameters(model.encoder),
         "parameters_head": count_parameters(model.head),
+        **macs,
         "classes": alphabet.num_classes,
     }
 

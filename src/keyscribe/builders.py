@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,13 @@ from keyscribe.data.batch import Sample
 from keyscribe.data.module import CTCDataModule
 from keyscribe.errors import ConfigError
 from keyscribe.models.ctc import CTCModel
-from keyscribe.models.encoders import TDSConvEncoder
+from keyscribe.models.encoders import (
+    ConformerEncoder,
+    ConvResNetEncoder,
+    RecurrentEncoder,
+    SequentialEncoder,
+    TDSConvEncoder,
+)
 
 # -- encoders -------------------------------------------------------------------------------------
 
@@ -26,11 +32,87 @@ class TDSConvOptions:
     """TDSConv baseline (emg2qwerty): 4 blocks of 24 channels, kernel 32 frames."""
 
     block_channels: list[int] = field(default_factory=lambda: [24, 24, 24, 24])
-    kernel_width: int = 32
+    kernel_width: int = field(default=32, metadata={"frames": True})
+
+
+@dataclass
+class RecurrentOptions:
+    """Stacked bidirectional LSTM / GRU (semg-long-range-dependency Tables 1-2, 8)."""
+
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0  # between layers and on the output
+    bidirectional: bool = True
+
+
+@dataclass
+class TDSConvLSTMOptions(TDSConvOptions):
+    """TDSConv baseline + one bidirectional LSTM layer (Table 7)."""
+
+    lstm_hidden_size: int = 512
+    lstm_num_layers: int = 1
+    lstm_dropout: float = 0.1
+
+
+@dataclass
+class ConvResNetOptions:
+    """ConvResNet groups (Table 5); bottleneck empty = no bottleneck blocks."""
+
+    dimensions: list[int] = field(default_factory=lambda: [64, 128, 256])
+    repetitions: list[int] = field(default_factory=lambda: [3, 2, 2])
+    strides: list[int] = field(default_factory=lambda: [1, 1, 2])
+    bottleneck: list[bool] = field(default_factory=list)
+
+
+@dataclass
+class ConvResNetGRUOptions(ConvResNetOptions):
+    """ConvResNet + bidirectional GRU (Table 6)."""
+
+    gru_hidden_size: int = 512
+    gru_num_layers: int = 1
+    gru_dropout: float = 0.0
+
+
+@dataclass
+class ConformerOptions:
+    """Conformer with rotary positions; conv_kernel 0 = Transformer (beyond the paper)."""
+
+    d_model: int = 144
+    num_layers: int = 4
+    num_heads: int = 4
+    ff_mult: int = 4
+    conv_kernel: int = field(default=15, metadata={"frames": True})
+    dropout: float = 0.1
+    time_reduction: int = 1
+
+
+def _convresnet(n: int, o: ConvResNetOptions) -> ConvResNetEncoder:
+    return ConvResNetEncoder(n, o.dimensions, o.repetitions, o.strides, o.bottleneck)
+
+
+def _rnn(cell: str) -> Callable[[int, RecurrentOptions], nn.Module]:
+    return lambda n, o: RecurrentEncoder(n, cell, o.hidden_size, o.num_layers, o.dropout, o.bidirectional)
+
+
+def _tdsconv_lstm(n: int, o: TDSConvLSTMOptions) -> nn.Module:
+    tds = TDSConvEncoder(n, o.block_channels, o.kernel_width)
+    return SequentialEncoder(tds, RecurrentEncoder(n, "lstm", o.lstm_hidden_size, o.lstm_num_layers, o.lstm_dropout))
+
+
+def _convresnet_gru(n: int, o: ConvResNetGRUOptions) -> nn.Module:
+    cnn = _convresnet(n, o)
+    gru = RecurrentEncoder(cnn.out_features, "gru", o.gru_hidden_size, o.gru_num_layers, o.gru_dropout)
+    return SequentialEncoder(cnn, gru)
 
 
 ENCODERS: dict[str, tuple[type, Callable[..., nn.Module]]] = {
     "tdsconv": (TDSConvOptions, lambda n, o: TDSConvEncoder(n, o.block_channels, o.kernel_width)),
+    "lstm": (RecurrentOptions, _rnn("lstm")),
+    "gru": (RecurrentOptions, _rnn("gru")),
+    "tdsconv_lstm": (TDSConvLSTMOptions, _tdsconv_lstm),
+    "convresnet": (ConvResNetOptions, _convresnet),
+    "convresnet_gru": (ConvResNetGRUOptions, _convresnet_gru),
+    "conformer": (ConformerOptions, lambda n, o: ConformerEncoder(n, **asdict(o))),
 }
 
 
@@ -47,9 +129,19 @@ def _options(kind_table: dict[str, tuple[type, Any]], section: str, spec: dict[s
     return kind, options, factory
 
 
-def build_encoder(spec: dict[str, Any], num_features: int) -> nn.Module:
+def scale_frames(options: Any, frame_scale: float) -> Any:
+    """Options with every field marked ``metadata={"frames": True}`` (a size in frames, e.g. a
+    kernel width) multiplied by ``frame_scale``, so a model keeps its span in seconds when the
+    domain's frame rate changes (e.g. the sEMG hop-length study)."""
+    if frame_scale == 1.0:
+        return options
+    scaled = {f.name: max(1, round(getattr(options, f.name) * frame_scale)) for f in fields(options) if f.metadata.get("frames")}
+    return replace(options, **scaled)
+
+
+def build_encoder(spec: dict[str, Any], num_features: int, frame_scale: float = 1.0) -> nn.Module:
     _, options, factory = _options(ENCODERS, "model.encoder", spec)
-    return factory(num_features, options)
+    return factory(num_features, scale_frames(options, frame_scale))
 
 
 # -- domains --------------------------------------------------------------------------------------
@@ -65,6 +157,10 @@ class DomainSpec:
     datasets: Callable[[Any, Alphabet], dict[str, Dataset[Sample]]]  # train/val(/test) splits
     eval_dataset: Callable[[Any, Path, Alphabet], Dataset[Sample]]  # a user path -> items to score
     test_batch_size: int = 1
+    # cfg -> factor for encoder sizes given in frames (see scale_frames); 1.0 keeps them
+    frame_scale: Callable[[Any], float] = lambda cfg: 1.0
+    # cfg -> one model input (1, time, ...) for counting MACs per frame; None skips the count
+    example_input: Callable[[Any], Any] | None = None
 
 
 def _emg_spec() -> DomainSpec:
@@ -73,7 +169,13 @@ def _emg_spec() -> DomainSpec:
     return domain.SPEC
 
 
-DOMAINS: dict[str, Callable[[], DomainSpec]] = {"emg": _emg_spec}
+def _htr_spec() -> DomainSpec:
+    from keyscribe.htr import domain
+
+    return domain.SPEC
+
+
+DOMAINS: dict[str, Callable[[], DomainSpec]] = {"emg": _emg_spec, "htr": _htr_spec}
 
 
 def domain_spec(name: str) -> DomainSpec:
@@ -89,7 +191,7 @@ def experiment_schema(domain: str) -> type:
 def build_model(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCModel:
     spec = domain_spec(cfg.domain)
     frontend = spec.frontend(cfg)
-    encoder = build_encoder(cfg.model.encoder, frontend.out_features)
+    encoder = build_encoder(cfg.model.encoder, frontend.out_features, spec.frame_scale(cfg))
     return CTCModel(frontend, encoder, alphabet.num_classes)
 
 

@@ -6,9 +6,12 @@ how much a convolution trimmed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 class TDSConv2dBlock(nn.Module):
@@ -29,7 +32,9 @@ class TDSConv2dBlock(nn.Module):
         B, T, F = x.shape  # (batch, time, features = channels * width)
         # The (1, k) 2-D conv equals a 1-D conv over time run per width position; the 1-D form
         # is several times faster on CPU. Weights stay in Conv2d layout for reference checkpoints.
-        y = x.view(B, T, self.channels, self.width).permute(0, 3, 2, 1)  # (batch, width, channels, T)
+        y = x.view(B, T, self.channels, self.width).permute(
+            0, 3, 2, 1
+        )  # (batch, width, channels, T)
         y = y.reshape(B * self.width, self.channels, T)
         y = nn.functional.conv1d(y, self.conv2d.weight.squeeze(2), self.conv2d.bias)
         y = self.relu(y).view(B, self.width, self.channels, -1)  # (batch, width, channels, T_out)
@@ -60,13 +65,18 @@ class TDSConvEncoder(nn.Module):
     """
 
     def __init__(
-        self, num_features: int, block_channels: Sequence[int] = (24, 24, 24, 24), kernel_width: int = 32
+        self,
+        num_features: int,
+        block_channels: Sequence[int] = (24, 24, 24, 24),
+        kernel_width: int = 32,
     ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         for channels in block_channels:
             if num_features % channels:
-                raise ValueError(f"block channels {channels} must divide num_features {num_features}")
+                raise ValueError(
+                    f"block channels {channels} must divide num_features {num_features}"
+                )
             blocks += [
                 TDSConv2dBlock(channels, num_features // channels, kernel_width),
                 TDSFullyConnectedBlock(num_features),
@@ -80,3 +90,330 @@ class TDSConvEncoder(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         return self.blocks(x), self.output_lengths(lengths)
+
+
+def lengths_mask(lengths: Tensor, max_len: int) -> Tensor:
+    """(batch,) lengths -> (batch, max_len) bool, True on valid frames."""
+    return torch.arange(max_len, device=lengths.device)[None] < lengths[:, None]
+
+
+class RecurrentEncoder(nn.Module):
+    """Stacked (bi)directional LSTM or GRU (Tables 1-2 and 8 of semg-long-range-dependency).
+
+    (batch, time, features), lengths -> (batch, time, directions * hidden_size), lengths.
+    Sequences are packed, so padded frames never reach a state (not even the backward one of a
+    bidirectional layer) and come out as zeros. ``dropout`` acts between stacked layers, as in
+    ``nn.LSTM``, and also on the output, so a one-layer RNN (Table 7) is regularised too.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        cell: str = "lstm",
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        bidirectional: bool = True,
+    ) -> None:
+        super().__init__()
+        rnn_class = {"lstm": nn.LSTM, "gru": nn.GRU}.get(cell)
+        if rnn_class is None:
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        self.rnn = rnn_class(
+            num_features,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.out_features = hidden_size * (2 if bidirectional else 1)
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return lengths
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        T = x.shape[1]
+        packed = pack_padded_sequence(
+            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        y, _ = self.rnn(packed)
+        y, _ = pad_packed_sequence(
+            y, batch_first=True, total_length=T
+        )  # (batch, time, out_features)
+        return self.dropout(y), lengths
+
+
+class ResBlock1d(nn.Module):
+    """Residual block of two kernel-3 convolutions over time (Wang et al. 2017; Figure 2a).
+
+    (batch, channels_in, time) -> (batch, channels_out, ceil(time / stride)). ``bottleneck``
+    swaps the two convolutions for 1 -> 3 -> 1 with a quarter of the channels in the middle. The
+    shortcut is the identity, or a strided 1x1 convolution when shape changes.
+    """
+
+    def __init__(
+        self, channels_in: int, channels_out: int, stride: int = 1, bottleneck: bool = False
+    ) -> None:
+        super().__init__()
+        if bottleneck:
+            mid = max(1, channels_out // 4)
+            self.body = nn.Sequential(
+                nn.Conv1d(channels_in, mid, 1, bias=False),
+                nn.BatchNorm1d(mid),
+                nn.ReLU(),
+                nn.Conv1d(mid, mid, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm1d(mid),
+                nn.ReLU(),
+                nn.Conv1d(mid, channels_out, 1, bias=False),
+                nn.BatchNorm1d(channels_out),
+            )
+        else:
+            self.body = nn.Sequential(
+                nn.Conv1d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm1d(channels_out),
+                nn.ReLU(),
+                nn.Conv1d(channels_out, channels_out, 3, padding=1, bias=False),
+                nn.BatchNorm1d(channels_out),
+            )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or channels_in != channels_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv1d(channels_in, channels_out, 1, stride=stride, bias=False),
+                nn.BatchNorm1d(channels_out),
+            )
+        self.relu = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ConvResNetEncoder(nn.Module):
+    """ConvResNet encoder (Table 5 of semg-long-range-dependency, after Wang et al. 2017).
+
+    Groups of ResBlocks: group ``g`` has ``repetitions[g]`` blocks of ``dimensions[g]`` channels,
+    the first with ``strides[g]``. Convolutions run over time with the front end's features as
+    channels (the front end has already mixed the frequency axis). A learnable transposed
+    convolution restores the input frame rate before the LayerNorm (Figure 2b), so CTC keeps
+    one emission per frame. Padded frames are zeroed after every group.
+
+    (batch, time, features), lengths -> (batch, time, dimensions[-1]), lengths.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        dimensions: Sequence[int] = (64, 128, 256),
+        repetitions: Sequence[int] = (3, 2, 2),
+        strides: Sequence[int] = (1, 1, 2),
+        bottleneck: Sequence[bool] | None = None,
+    ) -> None:
+        super().__init__()
+        bottleneck = list(bottleneck) if bottleneck else [False] * len(dimensions)
+        if not len(dimensions) == len(repetitions) == len(strides) == len(bottleneck):
+            raise ValueError(
+                "dimensions, repetitions, strides and bottleneck need one entry per group"
+            )
+        self.strides = [int(s) for s in strides]
+        groups: list[nn.Module] = []
+        channels = num_features
+        for dim, reps, stride, neck in zip(
+            dimensions, repetitions, self.strides, bottleneck, strict=True
+        ):
+            blocks = [ResBlock1d(channels, dim, stride, neck)]
+            blocks += [ResBlock1d(dim, dim, 1, neck) for _ in range(reps - 1)]
+            groups.append(nn.Sequential(*blocks))
+            channels = dim
+        self.groups = nn.ModuleList(groups)
+        self.total_stride = math.prod(self.strides)
+        self.upsample: nn.Module = nn.Identity()
+        if self.total_stride > 1:
+            self.upsample = nn.ConvTranspose1d(
+                channels, channels, self.total_stride, stride=self.total_stride
+            )
+        self.layer_norm = nn.LayerNorm(channels)
+        self.out_features = channels
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return lengths
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        T = x.shape[1]
+        y = x.transpose(1, 2)  # (batch, features, time)
+        group_lengths = lengths
+        for group, stride in zip(self.groups, self.strides, strict=True):
+            group_lengths = (
+                group_lengths + stride - 1
+            ) // stride  # kernel 3, padding 1: ceil(L / s)
+            y = group(y)  # (batch, dim, time / stride so far)
+            y = y * lengths_mask(group_lengths, y.shape[-1])[:, None]
+        y = self.upsample(y)[..., :T]  # (batch, channels, time)
+        y = self.layer_norm(y.transpose(1, 2))  # (batch, time, channels)
+        return y * lengths_mask(lengths, T)[..., None], lengths
+
+
+class SequentialEncoder(nn.Module):
+    """Encoders run one after the other (the CNN + RNN hybrids of Tables 6 and 7).
+
+    (batch, time, features), lengths -> the last encoder's output and lengths.
+    """
+
+    def __init__(self, *encoders: nn.Module) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+        self.out_features = encoders[-1].out_features
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        for encoder in self.encoders:
+            lengths = encoder.output_lengths(lengths)
+        return lengths
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        for encoder in self.encoders:
+            x, lengths = encoder(x, lengths)
+        return x, lengths
+
+
+def apply_rotary(x: Tensor) -> Tensor:
+    """Rotary position embedding (Su et al. 2021) on ``(batch, heads, time, head_dim)``: each
+    pair of dimensions is rotated by an angle proportional to the frame index, so attention
+    scores depend on relative offsets only."""
+    T, D = x.shape[-2], x.shape[-1]
+    half = D // 2
+    inv_freq = 10000.0 ** (-torch.arange(half, device=x.device, dtype=x.dtype) / half)
+    angles = torch.arange(T, device=x.device, dtype=x.dtype)[:, None] * inv_freq  # (time, half)
+    cos, sin = angles.cos(), angles.sin()
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
+    rotated = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return torch.cat([rotated, x[..., 2 * half :]], dim=-1)
+
+
+class RotarySelfAttention(nn.Module):
+    """Multi-head self-attention with rotary positions and a key padding mask.
+
+    (batch, time, dim), valid (batch, time) bool -> (batch, time, dim).
+    """
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"num_heads {num_heads} must divide d_model {dim}")
+        self.num_heads, self.dropout = num_heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        B, T, D = x.shape  # (batch, time, dim)
+        q, k, v = (
+            self.qkv(x).view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)
+        )
+        q, k = apply_rotary(q), apply_rotary(k)  # (batch, heads, time, head_dim)
+        y = nn.functional.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=valid[:, None, None, :],
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
+
+
+class ConformerBlock(nn.Module):
+    """Conformer block (Gulati et al. 2020): half feed-forward, rotary self-attention, depthwise
+    convolution module, half feed-forward, LayerNorm. ``conv_kernel=0`` drops the convolution
+    module and gives a pre-norm Transformer block with two half-step feed-forwards.
+
+    (batch, time, dim), valid (batch, time) -> (batch, time, dim).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        ff_mult: int = 4,
+        conv_kernel: int = 15,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+
+        def feed_forward() -> nn.Sequential:
+            return nn.Sequential(
+                nn.LayerNorm(dim),
+                nn.Linear(dim, ff_mult * dim),
+                nn.SiLU(),
+                nn.Dropout(dropout),
+                nn.Linear(ff_mult * dim, dim),
+                nn.Dropout(dropout),
+            )
+
+        self.ff1, self.ff2 = feed_forward(), feed_forward()
+        self.attn_norm = nn.LayerNorm(dim)
+        self.attn = RotarySelfAttention(dim, num_heads, dropout)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.conv_kernel = conv_kernel
+        if conv_kernel:
+            self.conv_norm = nn.LayerNorm(dim)
+            self.pointwise_in = nn.Conv1d(dim, 2 * dim, 1)
+            self.depthwise = nn.Conv1d(dim, dim, conv_kernel, padding=conv_kernel // 2, groups=dim)
+            self.depthwise_norm = nn.LayerNorm(dim)
+            self.pointwise_out = nn.Conv1d(dim, dim, 1)
+            self.conv_dropout = nn.Dropout(dropout)
+        self.out_norm = nn.LayerNorm(dim)
+
+    def _conv(self, x: Tensor, valid: Tensor) -> Tensor:
+        y = self.conv_norm(x).transpose(1, 2)  # (batch, dim, time)
+        y = nn.functional.glu(self.pointwise_in(y), dim=1)
+        # padded frames do not leak into valid ones; an even kernel gives one extra frame
+        y = self.depthwise(y * valid[:, None])[..., : x.shape[1]]
+        y = nn.functional.silu(self.depthwise_norm(y.transpose(1, 2))).transpose(1, 2)
+        return self.conv_dropout(self.pointwise_out(y).transpose(1, 2))  # (batch, time, dim)
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        x = x + 0.5 * self.ff1(x)
+        x = x + self.attn_dropout(self.attn(self.attn_norm(x), valid))
+        if self.conv_kernel:
+            x = x + self._conv(x, valid)
+        x = x + 0.5 * self.ff2(x)
+        return self.out_norm(x)
+
+
+class ConformerEncoder(nn.Module):
+    """Conformer / Transformer encoder with rotary positions (beyond the paper: its "future
+    directions" ask for attention-based encoders of long-range dependencies).
+
+    The input is projected to ``d_model`` by a convolution of kernel and stride
+    ``time_reduction`` (1: a per-frame linear map), which shortens attention's quadratic cost.
+    (batch, time, features), lengths -> (batch, time // time_reduction, d_model), lengths.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        d_model: int = 144,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        ff_mult: int = 4,
+        conv_kernel: int = 15,
+        dropout: float = 0.1,
+        time_reduction: int = 1,
+    ) -> None:
+        super().__init__()
+        self.time_reduction = time_reduction
+        self.project = nn.Conv1d(num_features, d_model, time_reduction, stride=time_reduction)
+        self.blocks = nn.ModuleList(
+            ConformerBlock(d_model, num_heads, ff_mult, conv_kernel, dropout)
+            for _ in range(num_layers)
+        )
+        self.out_features = d_model
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return lengths // self.time_reduction
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        y = self.project(x.transpose(1, 2)).transpose(1, 2)  # (batch, time', d_model)
+        lengths = self.output_lengths(lengths)
+        valid = lengths_mask(lengths.clamp(min=1), y.shape[1])  # (batch, time'); never all masked
+        for block in self.blocks:
+            y = block(y, valid)
+        return y * valid[..., None], lengths
