@@ -80,6 +80,9 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    # checkpoint whose weights initialise the model before training (fine-tuning); tensors are
+    # matched by name and shape, output-layer rows by symbol; empty trains from scratch
+    init_from: str = ""
 
     @property
     def run_dir(self) -> Path:

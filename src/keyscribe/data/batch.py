@@ -20,6 +20,7 @@ class Sample:
     inputs: Tensor
     targets: Tensor
     id: str
+    text: str | None = None  # exact reference text when the domain has one (scored as characters)
 
 
 @dataclass

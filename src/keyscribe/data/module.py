@@ -37,8 +37,20 @@ class CTCDataModule(L.LightningDataModule):
             self.datasets = self._build()
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader[Batch]:
+        dataset = self.datasets[split]
+        # a dataset of variable-size items may batch similar sizes together (HTR: line widths)
+        make_sampler = getattr(dataset, "batch_sampler", None)
+        batch_sampler = make_sampler(batch_size, shuffle) if make_sampler is not None else None
+        if batch_sampler is not None:
+            return DataLoader(
+                dataset,
+                batch_sampler=batch_sampler,
+                num_workers=self.num_workers,
+                collate_fn=collate,
+                persistent_workers=self.num_workers > 0,
+            )
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,

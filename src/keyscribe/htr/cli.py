@@ -8,4 +8,6 @@ from __future__ import annotations
 
 import typer
 
-htr_app = typer.Typer(help="Handwritten text recognition: figures, synthetic lines.", no_args_is_help=True)
+htr_app = typer.Typer(
+    help="Handwritten text recognition: figures, synthetic lines.", no_args_is_help=True
+)

@@ -1,0 +1,58 @@
+"""Data options of the HTR domain (sizes in pixels of the height-normalised line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from keyscribe.config import ExperimentConfig, OptimConfig, TrainerConfig
+from keyscribe.errors import ConfigError
+from keyscribe.htr.transforms import AugmentConfig
+
+
+@dataclass
+class HtrDataConfig:
+    # A set folder with train/ val/ test/ line folders (the layout of data/htr/<set>); train, val
+    # and test override one split each with any line source: a lines folder, a PAGE/ALTO .xml,
+    # a .tsv (image, text) or an IAM lines.txt.
+    root: str = ""
+    train: str = ""
+    val: str = ""
+    test: str = ""
+    height: int = 60  # px after resizing (60 for CRNN, 128 for 1D-LSTM in the paper)
+    batch_size: int = 8
+    num_workers: int = 0
+    width_buckets: bool = True  # batch lines of similar width (less padding)
+    bucket_pool_batches: int = 50  # batches' worth of lines sorted by width together
+    train_fraction: float = 1.0  # seeded subset of the training lines (fine-tuning curve)
+    subset_seed: int = 0
+    on_error: str = "skip"  # per-line problems (bad image, missing .gt.txt): skip (counted) or fail
+    # characters of val/test/evaluated lines outside the training charset:
+    # score (kept in the reference, so they count as errors; logged), error, or skip the line
+    unknown_chars: str = "score"
+    char_map: dict[str, str] = field(default_factory=dict)  # applied to every transcription first
+    charset_extra: str = ""  # characters added to the charset beyond those of the training text
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("skip", "fail"):
+            raise ConfigError(None, f"data.on_error must be skip or fail, got '{self.on_error}'")
+        if self.unknown_chars not in ("score", "error", "skip"):
+            raise ConfigError(
+                None, f"data.unknown_chars must be score, error or skip, got '{self.unknown_chars}'"
+            )
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ConfigError(
+                None, f"data.train_fraction must be in (0, 1], got {self.train_fraction}"
+            )
+        if self.height < 8:
+            raise ConfigError(None, f"data.height must be >= 8 px, got {self.height}")
+
+
+@dataclass
+class HtrExperimentConfig(ExperimentConfig):
+    domain: str = "htr"
+    data: HtrDataConfig = field(default_factory=HtrDataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, scheduler="plateau"))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(early_stopping_patience=20)
+    )
