@@ -161,6 +161,8 @@ class DomainSpec:
     frame_scale: Callable[[Any], float] = lambda cfg: 1.0
     # cfg -> one model input (1, time, ...) for counting MACs per frame; None skips the count
     example_input: Callable[[Any], Any] | None = None
+    # alphabet -> decoding.charlm.LMView (how its classes look to a character LM); None: plain
+    lm_view: Callable[[Alphabet], Any] | None = None
 
 
 def _emg_spec() -> DomainSpec:
@@ -203,6 +205,35 @@ def build_datamodule(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCDataModule
         num_workers=cfg.data.num_workers,
         test_batch_size=spec.test_batch_size,
     )
+
+
+def lm_view(domain: str, alphabet: Alphabet) -> Any:
+    """The domain's view of its alphabet for a character LM (``LMView.plain`` when it has none)."""
+    from keyscribe.decoding.charlm import LMView
+
+    spec = domain_spec(domain)
+    return spec.lm_view(alphabet) if spec.lm_view is not None else LMView.plain(alphabet)
+
+
+def build_beam_decoder(
+    domain: str, alphabet: Alphabet, lm: str | Path | None, options: Any = None
+) -> Any:
+    """A ``decoding.beam.BeamDecoder`` for a domain's alphabet; ``lm="default"`` is the default
+    English character LM (built into the cache directory on first use)."""
+    from keyscribe.decoding.beam import BeamDecoder
+    from keyscribe.decoding.charlm import default_lm_path
+
+    if lm == "default":
+        lm = default_lm_path()
+    return BeamDecoder(alphabet, options, lm, lm_view(domain, alphabet))
+
+
+def transcriptions(path: str | Path) -> list[str]:
+    """The texts of an HTR line source (a folder with .gt.txt files, PAGE/ALTO XML, a TSV, an
+    IAM lines.txt): a corpus for a character LM."""
+    from keyscribe.htr.lines import read_lines, texts
+
+    return texts(read_lines(path))
 
 
 def options_dict(options: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from keyscribe.data.batch import Sample
 from keyscribe.emg.config import EmgExperimentConfig
 from keyscribe.emg.dataset import WindowedSessionDataset, index_sessions, session_transform, split_datasets
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
-from keyscribe.emg.keys import EMG_ALPHABET
+from keyscribe.emg.keys import EMG_ALPHABET, lm_view
 from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS
 from keyscribe.errors import ConfigError
 
@@ -58,4 +58,5 @@ SPEC = DomainSpec(
     frontend=_frontend,
     datasets=lambda cfg, alphabet: split_datasets(cfg.data),
     eval_dataset=_eval_dataset,
+    lm_view=lm_view,
 )

@@ -19,6 +19,7 @@ from typing import Any
 from unidecode import unidecode
 
 from keyscribe.alphabet import Alphabet
+from keyscribe.decoding.charlm import LMView
 
 BACKSPACE, ENTER, SPACE, SHIFT = "⌫", "⏎", " ", "⇧"
 
@@ -139,3 +140,14 @@ def typed_result(keys: str) -> str:
         elif char != SHIFT:
             out.append(char)
     return "".join(out)
+
+
+def lm_view(alphabet: Alphabet = EMG_ALPHABET) -> LMView:
+    """How the keystroke classes look to a character LM (as the emg2qwerty decoder treats them):
+    ⌫ deletes the last character the LM saw, ⇧ is not seen (the LM reads the shifted character
+    itself), ⏎ ends a sentence, space is the word-boundary token."""
+    tokens = list(LMView.plain(alphabet).tokens)
+    tokens[alphabet.index(SHIFT)] = None
+    tokens[alphabet.index(BACKSPACE)] = None
+    tokens[alphabet.index(ENTER)] = "</s>"
+    return LMView(tuple(tokens), backspace=frozenset({alphabet.index(BACKSPACE)}))

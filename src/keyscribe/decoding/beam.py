@@ -1,0 +1,309 @@
+"""Lexicon-free CTC prefix beam search with an optional character n-gram LM.
+
+``BeamDecoder(alphabet, BeamOptions(...), lm="lm.arpa", view=...)`` turns one item's log-probs
+``(time, classes)`` into a list of ``Hypothesis``, best first. Two backends give the same results:
+
+* ``flashlight``: flashlight-text's native ``LexiconFreeDecoder`` (C++), with its bundled KenLM
+  when the LM needs nothing special, or with keyscribe's LM scorer behind flashlight's LM
+  interface when the alphabet has edits (⌫), ignored keys (⇧), sentence ends (⏎) or an
+  insertion bonus is asked for;
+* ``python``: the prefix beam search below (pure Python over NumPy arrays), used when
+  flashlight-text is not installed or when asked for.
+
+Scoring follows the emg2qwerty decoder (itself after flashlight's): a hypothesis scores
+``am + lm_weight * lm + insertion_bonus * insertions``, with ``am`` the CTC log-probability of
+its label prefix (nats, summed over alignments), ``lm`` the LM's log10 probability of the text it
+leaves, and insertions the characters (or words) it types. A backspace undoes the LM score and the
+bonus of the character it deletes, so ``cz⌫at`` scores like ``cat`` with the LM. The LM context is
+kept for the last ``order - 1 + BACKSPACE_DEPTH`` characters: deleting more than that many
+characters in a row shortens the context the LM sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keyscribe.alphabet import Alphabet
+from keyscribe.decoding.charlm import BOS, EOS, SPACE, CharLM, LMView, token_from_name
+
+BACKSPACE_DEPTH = 24
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class BeamOptions:
+    """Beam search settings (defaults: the emg2qwerty decoder's beam 50, top-10, weight 2, bonus 2)."""
+
+    beam_size: int = 50  # hypotheses kept after each frame
+    beam_threshold: float = 50.0  # drop hypotheses scoring this much (nats) below the best
+    top_k: int = 10  # classes tried per frame, the most probable first (the blank included)
+    token_threshold: float = 12.0  # and only those within this many nats of the frame's best class
+    lm_weight: float = 2.0  # multiplies the LM's log10 probability
+    insertion_bonus: float = 2.0  # added per inserted character (or word, see bonus_unit)
+    # "char": per character the LM sees; "word": per space or sentence end
+    bonus_unit: str = "char"
+    nbest: int = 1  # hypotheses returned
+    backend: str = "auto"  # "auto" (flashlight when installed), "flashlight" or "python"
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.top_k < 1 or self.nbest < 1:
+            raise ValueError("beam_size, top_k and nbest must be >= 1")
+        if self.nbest > self.beam_size:
+            raise ValueError(f"nbest ({self.nbest}) cannot exceed beam_size ({self.beam_size})")
+        if self.beam_threshold <= 0 or self.token_threshold <= 0:
+            raise ValueError("beam_threshold and token_threshold must be > 0")
+        if self.bonus_unit not in ("char", "word"):
+            raise ValueError(f"bonus_unit must be 'char' or 'word', got {self.bonus_unit!r}")
+        if self.backend not in ("auto", "flashlight", "python"):
+            raise ValueError(
+                f"backend must be 'auto', 'flashlight' or 'python', got {self.backend!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decoded label sequence with its scores (``score = am + lm_weight*lm + bonus*n``)."""
+
+    label_ids: tuple[int, ...]  # emitted classes, edits (⌫) included
+    text: str  # the labels as text (typed keys for sEMG)
+    score: float
+    am_score: float  # CTC log-probability of the labels, nats
+    lm_score: float  # LM log10 probability of the text left (0 without an LM)
+
+
+# -- the LM as the search sees it -----------------------------------------------------------------
+
+_IGNORED, _BACKSPACE = None, "\x7f"  # kinds besides a one-character LM token
+
+
+class LMSteps:
+    """What each class does to the LM context: ``step(context, label)`` -> (new context, LM log10
+    score added, insertions added). Contexts are strings of LM tokens starting with ``BOS``; a
+    sentence end appends ``EOS + BOS``. Memoised: the search asks the same steps again and again."""
+
+    def __init__(self, view: LMView, lm: CharLM | None, bonus_unit: str = "char") -> None:
+        self.lm = lm
+        self.keep = (lm.order - 1 if lm else 0) + BACKSPACE_DEPTH
+        self.kinds: list[str | None] = []
+        for label, name in enumerate(view.tokens):
+            if label in view.backspace:
+                self.kinds.append(_BACKSPACE)
+            elif name is None:
+                self.kinds.append(_IGNORED)
+            else:
+                self.kinds.append(token_from_name(name) or "\x01")
+        self.word_unit = bonus_unit == "word"
+        self._cache: dict[tuple[str, int], tuple[str, float, int]] = {}
+
+    def _inserts(self, token: str) -> int:
+        return 1 if not self.word_unit or token in (SPACE, EOS) else 0
+
+    def step(self, context: str, label: int) -> tuple[str, float, int]:
+        key = (context, label)
+        done = self._cache.get(key)
+        if done is not None:
+            return done
+        kind = self.kinds[label]
+        if kind is _IGNORED:
+            done = (context, 0.0, 0)
+        elif kind == _BACKSPACE:
+            if len(context) <= 1:
+                done = (context, 0.0, 0)  # nothing typed yet: nothing to undo
+            else:
+                closed = context.endswith(EOS + BOS)
+                last = EOS if closed else context[-1]
+                before = context[:-2] if closed else context[:-1]
+                score = self.lm.score(before, last) if self.lm else 0.0
+                done = (before, -score, -self._inserts(last))
+        else:
+            score = self.lm.score(context, kind) if self.lm else 0.0
+            typed = context + kind + (BOS if kind == EOS else "")
+            done = (typed[-self.keep :], score, self._inserts(kind))
+        if len(self._cache) > 1_000_000:
+            self._cache.clear()
+        self._cache[key] = done
+        return done
+
+    def finish(self, context: str) -> float:
+        """LM score of ending the text here (``</s>``), unless a sentence end just closed it."""
+        if self.lm is None or (len(context) > 1 and context.endswith(EOS + BOS)):
+            return 0.0
+        return self.lm.score(context, EOS)
+
+    def replay(self, labels: tuple[int, ...] | list[int]) -> tuple[str, float, int]:
+        """Context, LM score (with the final ``</s>``) and insertions of a whole label sequence."""
+        context, lm_score, inserted = BOS, 0.0, 0
+        for label in labels:
+            context, score, n = self.step(context, label)
+            lm_score += score
+            inserted += n
+        return context, lm_score + self.finish(context), inserted
+
+
+# -- the pure-Python search -----------------------------------------------------------------------
+
+
+class _Node:
+    """A label prefix as a linked list (shared tails, O(1) extension)."""
+
+    __slots__ = ("parent", "label")
+
+    def __init__(self, parent: _Node | None, label: int) -> None:
+        self.parent, self.label = parent, label
+
+    def labels(self) -> tuple[int, ...]:
+        out = []
+        node: _Node | None = self
+        while node is not None and node.parent is not None:
+            out.append(node.label)
+            node = node.parent
+        return tuple(reversed(out))
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    if b == NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+def candidate_classes(log_probs: np.ndarray, options: BeamOptions) -> list[list[int]]:
+    """Per frame, the classes the search tries: the top-k, minus those more than
+    ``token_threshold`` nats below the frame's best."""
+    k = min(options.top_k, log_probs.shape[1])
+    top = np.argsort(-log_probs, axis=1, kind="stable")[:, :k]
+    best = log_probs.max(axis=1, keepdims=True)
+    keep = np.take_along_axis(log_probs, top, axis=1) >= best - options.token_threshold
+    return [row[mask].tolist() for row, mask in zip(top, keep, strict=True)]
+
+
+def prefix_beam_search(
+    log_probs: np.ndarray, blank: int, options: BeamOptions, steps: LMSteps
+) -> list[tuple[tuple[int, ...], float, float, float]]:
+    """log_probs ``(time, classes)`` -> [(labels, score, am, lm)] best first, ``nbest`` long."""
+    w, bonus = options.lm_weight if steps.lm else 0.0, options.insertion_bonus
+    root = _Node(None, blank)
+    # entry: [node, p_blank, p_nonblank, lm context, lm score, insertions]
+    beam: list[list[Any]] = [[root, 0.0, NEG_INF, BOS, 0.0, 0]]
+    rows = log_probs.tolist()
+    for row, classes in zip(rows, candidate_classes(log_probs, options), strict=True):
+        nxt: dict[Any, list[Any]] = {}
+        for entry in beam:
+            node, p_b, p_nb, context, lm, ins = entry
+            total = _logaddexp(p_b, p_nb)
+            last = node.label if node is not root else -1
+            stay_key = (node.parent, node.label)
+            stay = nxt.get(stay_key)
+            if stay is not None:
+                stay[0] = node  # keep the node its extensions hang from as the canonical one
+            for c in classes:
+                p = row[c]
+                if c == blank or c == last:  # noqa: SIM109 (no tuple per test in the hot loop)
+                    if stay is None:
+                        stay = nxt[stay_key] = [node, NEG_INF, NEG_INF, context, lm, ins]
+                    if c == blank:
+                        stay[1] = _logaddexp(stay[1], total + p)
+                        continue
+                    stay[2] = _logaddexp(stay[2], p_nb + p)  # the repeat collapses
+                    from_prev = p_b + p  # a repeat after a blank is a new character
+                else:
+                    from_prev = total + p
+                key = (node, c)
+                ext = nxt.get(key)
+                if ext is None:
+                    ctx2, d_lm, d_ins = steps.step(context, c)
+                    ext = nxt[key] = [
+                        _Node(node, c),
+                        NEG_INF,
+                        NEG_INF,
+                        ctx2,
+                        lm + d_lm,
+                        ins + d_ins,
+                    ]
+                ext[2] = _logaddexp(ext[2], from_prev)
+        scored = sorted(
+            nxt.values(),
+            key=lambda e: _logaddexp(e[1], e[2]) + w * e[4] + bonus * e[5],
+            reverse=True,
+        )[: options.beam_size]
+        best = _logaddexp(scored[0][1], scored[0][2]) + w * scored[0][4] + bonus * scored[0][5]
+        floor = best - options.beam_threshold
+        beam = [e for e in scored if _logaddexp(e[1], e[2]) + w * e[4] + bonus * e[5] >= floor]
+    out = []
+    for node, p_b, p_nb, context, lm, ins in beam:
+        am = _logaddexp(p_b, p_nb)
+        lm_total = lm + steps.finish(context)
+        out.append((node.labels(), am + w * lm_total + bonus * ins, am, lm_total))
+    out.sort(key=lambda h: h[1], reverse=True)
+    return out[: options.nbest]
+
+
+# -- the decoder ----------------------------------------------------------------------------------
+
+
+def flashlight_available() -> bool:
+    try:
+        import flashlight.lib.text.decoder  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class BeamDecoder:
+    """Beam search for one alphabet, one LM (an ARPA path, or None) and one set of options.
+
+    ``view`` says how the alphabet looks to the LM (default: ``LMView.plain``); the sEMG domain
+    supplies one with ⌫ as backspace, ⇧ unseen and ⏎ as a sentence end."""
+
+    def __init__(
+        self,
+        alphabet: Alphabet,
+        options: BeamOptions | None = None,
+        lm: str | Path | None = None,
+        view: LMView | None = None,
+    ) -> None:
+        self.alphabet = alphabet
+        self.options = options or BeamOptions()
+        self.view = view or LMView.plain(alphabet)
+        if len(self.view.tokens) != alphabet.num_classes:
+            raise ValueError(
+                f"LM view has {len(self.view.tokens)} classes, alphabet {alphabet.num_classes}"
+            )
+        self.lm_path = None if lm is None else Path(lm)
+        self.lm = CharLM.load(self.lm_path) if self.lm_path is not None else None
+        self.steps = LMSteps(self.view, self.lm, self.options.bonus_unit)
+        use_flashlight = self.options.backend == "flashlight" or (
+            self.options.backend == "auto" and flashlight_available()
+        )
+        if self.options.backend == "flashlight" and not flashlight_available():
+            raise ImportError(
+                "the flashlight backend needs flashlight-text: pip install flashlight-text"
+            )
+        self.backend = "flashlight" if use_flashlight else "python"
+        self.kenlm: Any = None  # flashlight's KenLM, loaded on first use
+
+    def decode(self, log_probs: Any) -> list[Hypothesis]:
+        """log_probs ``(time, classes)`` (a Tensor or array, natural log) -> hypotheses, best first."""
+        if hasattr(log_probs, "detach"):
+            log_probs = log_probs.detach().cpu().numpy()
+        log_probs = np.asarray(log_probs, dtype=np.float64)
+        if log_probs.ndim != 2 or log_probs.shape[1] != self.alphabet.num_classes:
+            raise ValueError(
+                f"log_probs must be (time, {self.alphabet.num_classes}), got {log_probs.shape}"
+            )
+        if self.backend == "flashlight":
+            from keyscribe.decoding.beam_flashlight import flashlight_search
+
+            found = flashlight_search(self, log_probs)
+        else:
+            found = prefix_beam_search(log_probs, self.alphabet.blank, self.options, self.steps)
+        return [
+            Hypothesis(labels, self.alphabet.decode(labels), score, am, lm)
+            for labels, score, am, lm in found
+        ]

@@ -1,0 +1,115 @@
+"""The flashlight-text backend of ``BeamDecoder``: its native lexicon-free CTC decoder.
+
+The LM is flashlight's bundled KenLM reading the ARPA file when the alphabet's view is plain and
+no insertion bonus is asked for (flashlight's own ``sil_score`` is per frame, not per character).
+Otherwise keyscribe's ``LMSteps`` sit behind flashlight's LM interface, so backspace, ignored keys,
+sentence ends and the bonus behave exactly as in the Python search: the bonus is folded into the
+LM score (``bonus / lm_weight`` per insertion). The blank doubles as flashlight's silence token so
+that no real character is put at the start and end of each hypothesis.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from flashlight.lib.text.decoder import (
+    LM,
+    CriterionType,
+    LexiconFreeDecoder,
+    LexiconFreeDecoderOptions,
+    LMState,
+    ZeroLM,
+)
+from flashlight.lib.text.decoder.kenlm import KenLM
+from flashlight.lib.text.dictionary import Dictionary
+
+from keyscribe.decoding.charlm import BOS
+
+if TYPE_CHECKING:
+    from keyscribe.decoding.beam import BeamDecoder, LMSteps
+
+_MASKED = -1e30  # log-prob of classes outside a frame's candidates
+_TAIL = 16  # labels that tell states apart beyond their LM context
+
+
+class _StepsLM(LM):
+    """flashlight LM interface over ``LMSteps``. A state is an LM context plus the last
+    ``_TAIL`` labels: flashlight merges hypotheses that share a state, and without the labels it
+    would merge key sequences that leave the same text (``c⌫`` and ``t⌫``, ``⇧a`` and ``a``)."""
+
+    def __init__(self, steps: LMSteps, bonus_scale: float, use_lm: bool) -> None:
+        LM.__init__(self)
+        self.steps, self.bonus_scale, self.use_lm = steps, bonus_scale, use_lm
+        self.key_of: dict[Any, tuple[str, tuple[int, ...]]] = {}
+        self.state_of: dict[tuple[str, tuple[int, ...]], Any] = {}
+
+    def _state(self, key: tuple[str, tuple[int, ...]]) -> Any:
+        state = self.state_of.get(key)
+        if state is None:
+            state = self.state_of[key] = LMState()
+            self.key_of[state] = key
+        return state
+
+    def start(self, start_with_nothing: bool) -> Any:
+        return self._state((BOS, ()))
+
+    def score(self, state: Any, token: int) -> tuple[Any, float]:
+        context, tail = self.key_of[state]
+        context, lm, inserted = self.steps.step(context, token)
+        score = (lm if self.use_lm else 0.0) + self.bonus_scale * inserted
+        return self._state((context, (*tail, token)[-_TAIL:])), score
+
+    def finish(self, state: Any) -> tuple[Any, float]:
+        context, _ = self.key_of[state]
+        return state, self.steps.finish(context) if self.use_lm else 0.0
+
+
+def _kenlm(decoder: BeamDecoder) -> Any:
+    names = [
+        name if name is not None else f"<class-{i}>" for i, name in enumerate(decoder.view.tokens)
+    ]
+    return KenLM(str(decoder.lm_path), Dictionary(names))
+
+
+def flashlight_search(
+    decoder: BeamDecoder, log_probs: np.ndarray
+) -> list[tuple[tuple[int, ...], float, float, float]]:
+    """log_probs ``(time, classes)`` -> [(labels, score, am, lm)] best first, like
+    ``prefix_beam_search``; am is what is left of the score after the LM and the bonus."""
+    opts = decoder.options
+    steps = decoder.steps
+    blank = decoder.alphabet.blank
+    use_lm = steps.lm is not None and opts.lm_weight > 0
+    bonus = opts.insertion_bonus
+    if use_lm and bonus == 0 and decoder.view.is_plain:
+        if decoder.kenlm is None:
+            decoder.kenlm = _kenlm(decoder)
+        lm, weight = decoder.kenlm, opts.lm_weight
+    elif use_lm:
+        lm, weight = _StepsLM(steps, bonus / opts.lm_weight, True), opts.lm_weight
+    elif bonus != 0:
+        lm, weight = _StepsLM(steps, bonus, False), 1.0
+    else:
+        lm, weight = ZeroLM(), 0.0
+    options = LexiconFreeDecoderOptions(
+        opts.beam_size, opts.top_k, opts.beam_threshold, weight, 0.0, True, CriterionType.CTC
+    )
+    search = LexiconFreeDecoder(options, lm, blank, blank, [])
+    emissions = log_probs.astype(np.float32)
+    emissions[emissions < emissions.max(axis=1, keepdims=True) - opts.token_threshold] = _MASKED
+    emissions = np.ascontiguousarray(emissions)
+    time, classes = emissions.shape
+    results = search.decode(emissions.ctypes.data, time, classes)
+    best: dict[tuple[int, ...], float] = {}
+    for result in results:
+        labels = tuple(c for c, _ in itertools.groupby(result.tokens) if c != blank and c >= 0)
+        if result.score > best.get(labels, float("-inf")):
+            best[labels] = result.score
+    out = []
+    w = opts.lm_weight if steps.lm is not None else 0.0
+    for labels, score in sorted(best.items(), key=lambda kv: kv[1], reverse=True)[: opts.nbest]:
+        _, lm_score, inserted = steps.replay(labels)
+        out.append((labels, score, score - w * lm_score - bonus * inserted, lm_score))
+    return out

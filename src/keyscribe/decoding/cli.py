@@ -1,0 +1,91 @@
+"""``keyscribe lm``: build and locate character n-gram language models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+lm_app = typer.Typer(
+    help="Character n-gram language models (ARPA) for beam search.", no_args_is_help=True
+)
+
+
+def _lines(corpora: list[Path], transcriptions: list[Path], lowercase: bool) -> Iterator[str]:
+    from keyscribe import builders
+    from keyscribe.errors import DataError
+
+    for path in corpora:
+        if not path.is_file():
+            raise DataError(path, "corpus not found")
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                yield line.lower() if lowercase else line
+    for source in transcriptions:
+        for text in builders.transcriptions(source):
+            yield text.lower() if lowercase else text
+
+
+@lm_app.command("build")
+def build(
+    corpus: Annotated[
+        list[Path] | None, typer.Argument(help="UTF-8 text files, one sentence per line.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="ARPA file to write.")] = Path("lm.arpa"),
+    order: Annotated[int, typer.Option("--order", "-n", help="n-gram order (characters).")] = 6,
+    prune_from: Annotated[
+        int,
+        typer.Option(
+            "--prune-from", help="Drop n-grams seen once at this order and above (0: keep all)."
+        ),
+    ] = 0,
+    transcriptions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--transcriptions",
+            "-t",
+            help="Also HTR line sources (folder of .gt.txt, PAGE, TSV, IAM).",
+        ),
+    ] = None,
+    lowercase: Annotated[bool, typer.Option("--lowercase", help="Lowercase the corpus.")] = False,
+    max_counts: Annotated[
+        int, typer.Option(help="Distinct n-grams counted in memory before spilling to disk.")
+    ] = 4_000_000,
+) -> None:
+    """Build a modified Kneser-Ney character LM (space = <sp>) and write it as ARPA."""
+    from keyscribe.decoding.lm_build import build_arpa
+
+    if not corpus and not transcriptions:
+        raise typer.BadParameter("give a CORPUS file and/or --transcriptions")
+    if order < 1 or (prune_from and prune_from < 2):
+        raise typer.BadParameter("--order must be >= 1 and --prune-from 0 or >= 2")
+    start = time.perf_counter()
+    lines = _lines(corpus or [], transcriptions or [], lowercase)
+    try:
+        report = build_arpa(lines, order, out, prune_from, max_counts=max_counts)
+    except ValueError as exc:
+        from keyscribe.errors import DataError
+
+        raise DataError(corpus[0] if corpus else None, str(exc)) from None
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    counts = " ".join(f"{k + 1}:{n}" for k, n in enumerate(report.ngrams))
+    typer.echo(
+        f"wrote {out}: order {order}, {report.lines} lines, {report.characters} characters, "
+        f"n-grams {counts} ({time.perf_counter() - start:.1f} s)"
+    )
+
+
+@lm_app.command("default")
+def default(
+    corpus: Annotated[
+        str, typer.Option(help="'shakespeare' (downloaded once) or 'sonnets' (bundled).")
+    ] = "shakespeare",
+) -> None:
+    """Print the path of the default English character LM, building it on first use."""
+    from keyscribe.decoding.charlm import default_lm_path
+
+    typer.echo(str(default_lm_path(corpus)))

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+import torch
+
+from keyscribe.decoding.confidence import ctc_align, label_confidences, word_confidences
+from keyscribe.decoding.greedy import decode_greedy, frame_confidences
+
+
+def test_alignment_of_a_clear_path():
+    # frames: a a _ b _ b  (blank = 0, a = 1, b = 2)
+    best = [1, 1, 0, 2, 0, 2]
+    lp = np.log(np.full((6, 3), 0.05))
+    lp[np.arange(6), best] = np.log(0.9)
+    assert ctc_align(lp, [1, 2, 2], 0) == [(0, 2), (3, 4), (5, 6)]
+    assert ctc_align(lp, [1, 2, 2, 1, 1, 2], 0) is None  # needs more frames than there are
+
+
+def test_greedy_confidences_match_the_best_path_runs():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = torch.tensor(rng.normal(size=(12, 4)) * 3).log_softmax(-1)
+        labels = decode_greedy(x[None], torch.tensor([12]), 0)[0]
+        assert label_confidences(x, labels, 0) == pytest.approx(frame_confidences(x, 12, 0))
+
+
+def test_word_confidence_is_the_least_sure_character():
+    words = word_confidences(list("ab cd⏎e"), [0.9, 0.5, 1.0, 0.8, 0.7, 1.0, 0.6], {" ", "⏎"})
+    assert [(w["text"], w["start"], w["end"], w["confidence"]) for w in words] == [
+        ("ab", 0, 2, 0.5),
+        ("cd", 3, 5, 0.7),
+        ("e", 6, 7, 0.6),
+    ]
