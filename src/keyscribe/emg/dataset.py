@@ -16,13 +16,23 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from keyscribe.data.batch import Sample
+from keyscribe.emg.augment import cache_folder, down_up_session
+from keyscribe.emg.channels import channel_projection
 from keyscribe.emg.config import EmgDataConfig
 from keyscribe.emg.session import EmgSession
-from keyscribe.emg.transforms import AlignmentJitter, BandRotation, LogSpectrogram, SpecAugment
+from keyscribe.emg.transforms import (
+    AlignmentJitter,
+    BandRotation,
+    ChannelProjection,
+    DownUp,
+    LogSpectrogram,
+    SpecAugment,
+)
 from keyscribe.errors import DataError
+from keyscribe.transforms.temporal import RandomTemporalCrop
 
 SPLITS = ("train", "val", "test")
 
@@ -175,15 +185,29 @@ def session_transform(
     band_rotation: tuple[int, ...] = (-1, 0, 1),
     jitter_max_offset: int = 120,
     spec_augment: SpecAugment | None = None,
+    *,
+    channels: ChannelProjection | None = None,
+    down_up: DownUp | None = None,
+    temporal_crop: RandomTemporalCrop | None = None,
 ) -> Callable[[Tensor], Tensor]:
-    """Raw EMG ``(time, band, channel)`` -> log-spectrogram ``(frames, band, channel, freq)``,
-    with the reference's training augmentations when ``train``."""
+    """Raw EMG ``(time, band, channel)`` -> log-spectrogram ``(frames, band, channel', freq)``,
+    with the reference's training augmentations when ``train``.
+
+    ``channels`` keeps or projects electrodes (after band rotation, which moves all 16);
+    ``down_up`` (on-the-fly Down-Up) and ``temporal_crop`` only act when ``train``.
+    """
     steps: list[Callable[[Tensor], Tensor]] = []
     if train:
         steps += [BandRotation(tuple(band_rotation)), AlignmentJitter(jitter_max_offset)]
+        if down_up is not None:
+            steps.append(down_up)
+    if channels is not None:
+        steps.append(channels)
     steps.append(LogSpectrogram(n_fft, hop_length))
     if train and spec_augment is not None:
         steps.append(spec_augment)
+    if train and temporal_crop is not None:
+        steps.append(temporal_crop)
 
     def apply(x: Tensor) -> Tensor:
         for step in steps:
@@ -193,19 +217,52 @@ def session_transform(
     return apply
 
 
-def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
-    """Train/val windows and whole test sessions for the sessions ``cfg`` selects."""
-    entries = [e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users]
-    aug = cfg.spec_augment
+def data_transforms(cfg: EmgDataConfig, channels: ChannelProjection | None) -> tuple[Callable, Callable]:
+    """(train, eval) transforms for ``cfg``; sizes in frames rescaled to its hop length."""
+    aug, crop, du = cfg.spec_augment, cfg.temporal_crop, cfg.down_up
     train_tf = session_transform(
         cfg.n_fft,
         cfg.hop_length,
         train=True,
         band_rotation=tuple(cfg.band_rotation),
         jitter_max_offset=cfg.jitter_max_offset,
-        spec_augment=SpecAugment(aug.n_time_masks, aug.time_mask_param, aug.n_freq_masks, aug.freq_mask_param),
+        spec_augment=SpecAugment(
+            aug.n_time_masks, cfg.frames(aug.time_mask_param), aug.n_freq_masks, aug.freq_mask_param
+        ),
+        channels=channels,
+        down_up=DownUp(tuple(du.factors), du.probability) if du.factors and du.mode == "online" else None,
+        temporal_crop=RandomTemporalCrop(cfg.frames(crop.crop_frames), crop.probability) if crop.crop_frames else None,
     )
-    eval_tf = session_transform(cfg.n_fft, cfg.hop_length)
+    return train_tf, session_transform(cfg.n_fft, cfg.hop_length, channels=channels)
+
+
+def training_paths(cfg: EmgDataConfig) -> list[Path]:
+    """Training sessions ``cfg`` selects (split ``train``, optionally only ``cfg.users``)."""
+    return [e.path for e in index_sessions(cfg.root, cfg.metadata) if e.split == "train" and (not cfg.users or e.user in cfg.users)]
+
+
+def eval_channel_projection(cfg: EmgDataConfig) -> ChannelProjection | None:
+    """The channel projection of ``cfg`` (PCA needs the training sessions, or their cache)."""
+    paths = training_paths(cfg) if cfg.channels.selection == "pca" and not cfg.channels.indices else []
+    return channel_projection(cfg, paths, cache_folder(cfg.root, cfg.cache_dir))
+
+
+def _fraction_indices(n: int, fraction: float, seed: int) -> list[int]:
+    """A seeded, sorted subset of ``round(fraction * n)`` (at least 1) of ``range(n)``."""
+    keep = max(1, round(fraction * n))
+    return sorted(np.random.default_rng(seed).choice(n, keep, replace=False).tolist())
+
+
+def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
+    """Train/val windows and whole test sessions for the sessions ``cfg`` selects.
+
+    Training windows may be a seeded fraction (``train_fraction``); Down-Up boosting adds the
+    same windows of each cached Down-Up copy of the training sessions.
+    """
+    entries = [e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users]
+    cache = cache_folder(cfg.root, cfg.cache_dir)
+    train_paths = [e.path for e in entries if e.split == "train"]
+    train_tf, eval_tf = data_transforms(cfg, channel_projection(cfg, train_paths, cache))
     padding = (cfg.padding[0], cfg.padding[1])
     out: dict[str, Dataset[Sample]] = {}
     for split in SPLITS:
@@ -230,4 +287,31 @@ def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
                 for p in paths
             ]
         out[split] = ConcatDataset(parts)
+    if cfg.train_fraction < 1.0 or (cfg.down_up.factors and cfg.down_up.mode == "boost"):
+        out["train"] = _boosted_subset(cfg, out["train"], train_tf, cache)
     return out
+
+
+def _boosted_subset(
+    cfg: EmgDataConfig, train: ConcatDataset, transform: Callable[[Tensor], Tensor], cache: Path
+) -> Dataset[Sample]:
+    """The kept fraction of training windows, plus the same windows of every Down-Up copy."""
+    indices = _fraction_indices(len(train), cfg.train_fraction, cfg.train_fraction_seed)
+    copies: list[Dataset[Sample]] = [Subset(train, indices)]
+    if cfg.down_up.mode == "boost":
+        for factor in cfg.down_up.factors:
+            boosted = ConcatDataset(
+                [
+                    WindowedSessionDataset(
+                        down_up_session(part.path, factor, cache),
+                        transform,
+                        part.window_length,
+                        part.stride,
+                        part.padding,
+                        jitter=part.jitter,
+                    )
+                    for part in train.datasets
+                ]
+            )
+            copies.append(Subset(boosted, indices))  # same session lengths: same windows
+    return ConcatDataset(copies)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from scipy import signal
 from torch import Tensor
 
 
@@ -118,3 +120,50 @@ class SpecAugment:
         for _ in range(self.n_freq_masks):
             x = _mask_last_axis(x, self.freq_mask_param)
         return x.permute(2, 0, 1, 3)  # (frames, band, channel, freq)
+
+
+def down_up(emg: np.ndarray, factor: int) -> np.ndarray:
+    """Down-Up noise injection (semg-long-range-dependency, section 2.1 and Figure 1).
+
+    Low-pass filter and keep every ``factor``-th sample (``scipy.signal.decimate``, zero-phase
+    FIR anti-aliasing filter: 2 kHz -> 1 kHz for 2, -> 500 Hz for 4), then linearly interpolate
+    back to the original sample times. Content above the new Nyquist frequency is removed and
+    interpolation adds small images of what remains: a discrete temporal distortion.
+    (time, ...) float -> same shape, float32.
+    """
+    n = emg.shape[0]
+    if factor <= 1:
+        return emg.astype(np.float32, copy=False)
+    low = signal.decimate(emg, factor, ftype="fir", axis=0, zero_phase=True)  # (ceil(n / f), ...)
+    pos = np.arange(n) / factor  # original sample times on the decimated grid
+    i0 = np.minimum(pos.astype(np.int64), len(low) - 1)
+    i1 = np.minimum(i0 + 1, len(low) - 1)
+    frac = (pos - i0).reshape(-1, *([1] * (emg.ndim - 1)))
+    return (low[i0] * (1 - frac) + low[i1] * frac).astype(np.float32)
+
+
+@dataclass
+class DownUp:
+    """On-the-fly Down-Up: with ``probability``, apply :func:`down_up` with a factor drawn from
+    ``factors``. (time, band, channel) -> same shape."""
+
+    factors: tuple[int, ...] = (2,)
+    probability: float = 0.5
+
+    def __call__(self, emg: Tensor) -> Tensor:
+        if not self.factors or torch.rand(()).item() >= self.probability:
+            return emg
+        factor = self.factors[int(torch.randint(len(self.factors), ()).item())]
+        return torch.from_numpy(down_up(emg.numpy(), factor))
+
+
+@dataclass
+class ChannelProjection:
+    """Per-band linear map of the electrodes: ``weights`` (band, k, channel) takes
+    (time, band, channel) -> (time, band, k). One-hot rows select channels (the paper's
+    channel-count study, random selection); principal axes give PCA components."""
+
+    weights: Tensor
+
+    def __call__(self, emg: Tensor) -> Tensor:
+        return torch.einsum("tbc,bkc->tbk", emg, self.weights.to(emg.dtype))

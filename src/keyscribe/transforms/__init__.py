@@ -1,0 +1,1 @@
+"""Domain-free transforms of (time, ...) feature tensors, shared by every domain."""
