@@ -23,7 +23,8 @@ from keyscribe.config import (
     to_yaml,
 )
 from keyscribe.data.batch import Sample, collate
-from keyscribe.decoding.greedy import decode_greedy, frame_confidences
+from keyscribe.decoding.confidence import label_confidences, word_confidences
+from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.errors import CheckpointError, ConfigError, DataError
 from keyscribe.metrics import EditCounts, words
 from keyscribe.models.ctc import CTCModel
@@ -58,6 +59,7 @@ class Recognizer:
     alphabet: Alphabet
     config: ExperimentConfig
     path: Path | None = None
+    beam: Any = None  # a decoding.beam.BeamDecoder (see use_decoder); None decodes greedily
 
     @property
     def domain(self) -> str:
@@ -71,8 +73,58 @@ class Recognizer:
         out, lengths = self.model(batch.inputs, batch.input_lengths)
         return out[0], int(lengths[0])
 
+    def use_decoder(self, decoder: str = "greedy", lm: str | Path | None = None, options: Any = None) -> Recognizer:
+        """Decode with ``"greedy"`` (best path) or ``"beam"`` search. ``lm``: an ARPA character LM,
+        ``"default"`` (the default English LM), ``"auto"`` (default for sEMG, none for HTR) or
+        None; ``options``: a ``BeamOptions`` or a dict of its fields (the insertion bonus then
+        defaults to 2 with an LM and 0 without)."""
+        from keyscribe.decoding.beam import BeamOptions
+
+        if decoder not in ("greedy", "beam"):
+            raise ConfigError(None, f"decoder must be 'greedy' or 'beam', got {decoder!r}")
+        if decoder == "greedy":
+            self.beam = None
+            return self
+        lm = {"auto": "default" if self.domain == "emg" else None, "none": None}.get(str(lm), lm)
+        if lm is not None and lm != "default" and not Path(lm).is_file():
+            raise DataError(lm, "language model not found")
+        try:
+            if not isinstance(options, BeamOptions):
+                options = BeamOptions(**{"insertion_bonus": 2.0 if lm else 0.0, **(options or {})})
+        except ValueError as exc:
+            raise ConfigError(None, f"beam options: {exc}") from None
+        try:
+            self.beam = builders.build_beam_decoder(self.domain, self.alphabet, lm, options)
+        except ValueError as exc:  # an unreadable ARPA file
+            raise DataError(lm, str(exc)) from None
+        return self
+
     def decode(self, log_probs: Tensor, length: int) -> list[int]:
+        if self.beam is not None:
+            return list(self.beam.decode(log_probs[:length])[0].label_ids)
         return decode_greedy(log_probs[None], torch.tensor([length]), self.alphabet.blank)[0]
+
+    def decode_item(self, log_probs: Tensor, length: int) -> dict[str, Any]:
+        """One item's log-probs -> label ids, confidence per character and per word (CTC-aligned
+        posteriors), decoding time, and with beam search the scores (n-best when asked)."""
+        start = time.perf_counter()
+        out: dict[str, Any] = {"decoder": "greedy" if self.beam is None else "beam"}
+        if self.beam is None:
+            ids = self.decode(log_probs, length)
+        else:
+            hyps = self.beam.decode(log_probs[:length])
+            ids = list(hyps[0].label_ids)
+            out.update(score=round(hyps[0].score, 4), lm_score=round(hyps[0].lm_score, 4))
+            if len(hyps) > 1:
+                out["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in hyps]
+        out["decode_seconds"] = round(time.perf_counter() - start, 4)
+        conf = label_confidences(log_probs[:length], ids, self.alphabet.blank)
+        view = builders.lm_view(self.domain, self.alphabet)
+        boundaries = {self.alphabet.symbol(i) for i, t in enumerate(view.tokens) if t in ("<sp>", "</s>")}
+        out["label_ids"] = ids
+        out["confidences"] = [round(c, 4) for c in conf]
+        out["words"] = word_confidences([self.alphabet.symbol(i) for i in ids], conf, boundaries)
+        return out
 
     def transcribe(self, path: str | Path) -> list[dict[str, Any]]:
         """Every item found at ``path`` -> text, label ids, reference and per-char confidence."""
@@ -82,7 +134,8 @@ class Recognizer:
     def _result(self, sample: Sample) -> dict[str, Any]:
         start = time.perf_counter()
         log_probs, length = self.log_probs(sample)
-        ids = self.decode(log_probs, length)
+        decoded = self.decode_item(log_probs, length)
+        ids = decoded.pop("label_ids")
         elapsed = time.perf_counter() - start
         reference = sample.targets.tolist()
         result: dict[str, Any] = {
@@ -91,7 +144,7 @@ class Recognizer:
             "label_ids": ids,
             "reference_text": self.alphabet.decode(reference),
             "reference_ids": reference,
-            "confidences": [round(c, 4) for c in frame_confidences(log_probs, length, self.alphabet.blank)],
+            **decoded,  # decoder, confidences, words, decode_seconds (beam: scores, n-best)
             "seconds": round(elapsed, 4),
         }
         if self.domain == "emg":
@@ -243,9 +296,16 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
     return out
 
 
-def evaluate(checkpoint: str | Path, data: str | Path) -> dict[str, Any]:
-    """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR)."""
-    recognizer = load_model(checkpoint)
+def evaluate(
+    checkpoint: str | Path,
+    data: str | Path,
+    decoder: str = "greedy",
+    lm: str | Path | None = None,
+    beam_options: Any = None,
+) -> dict[str, Any]:
+    """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
+    ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``)."""
+    recognizer = load_model(checkpoint).use_decoder(decoder, lm, beam_options)
     data = Path(data)
     if not data.exists():
         raise DataError(data, "not found")
@@ -253,5 +313,71 @@ def evaluate(checkpoint: str | Path, data: str | Path) -> dict[str, Any]:
     return evaluate_dataset(recognizer, dataset, str(data))
 
 
-def transcribe(checkpoint: str | Path, path: str | Path) -> list[dict[str, Any]]:
-    return load_model(checkpoint).transcribe(path)
+def transcribe(
+    checkpoint: str | Path,
+    path: str | Path,
+    decoder: str = "greedy",
+    lm: str | Path | None = None,
+    beam_options: Any = None,
+) -> list[dict[str, Any]]:
+    return load_model(checkpoint).use_decoder(decoder, lm, beam_options).transcribe(path)
+
+
+def tune_decoder(
+    checkpoint: str | Path,
+    data: str | Path,
+    lm: str | Path | None = "auto",
+    lm_weights: Sequence[float] = (0.5, 1.0, 2.0, 3.0),
+    insertion_bonuses: Sequence[float] = (0.0, 1.0, 2.0, 3.0),
+    beam_options: Any = None,
+) -> dict[str, Any]:
+    """Grid-search beam search's LM weight and insertion bonus on the validation split of
+    ``data`` (the checkpoint's data config with ``data.root`` = data); the network runs once."""
+    from dataclasses import replace
+
+    from keyscribe.decoding.beam import BeamOptions
+
+    recognizer = load_model(checkpoint).use_decoder("beam", lm, beam_options)
+    cfg = config_from_tree(apply_overrides(to_plain(recognizer.config), [f"data.root={data}"]), data)
+    splits = builders.domain_spec(recognizer.domain).datasets(cfg, recognizer.alphabet)
+    if "val" not in splits:
+        raise DataError(data, "no validation split to tune on")
+    dataset = splits["val"]
+    htr = recognizer.domain == "htr"
+    items = []
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        log_probs, length = recognizer.log_probs(sample)
+        text = sample.text if getattr(sample, "text", None) is not None else None
+        reference = list(text) if htr and text is not None else sample.targets.tolist()
+        items.append((log_probs[:length], length, reference))
+
+    def cer(decode: Any) -> float:
+        counts = EditCounts()
+        for log_probs, length, reference in items:
+            ids = decode(log_probs, length)
+            counts.add(reference, list(recognizer.alphabet.decode(ids)) if htr else ids)
+        return round(counts.rate, 4)
+
+    beam = recognizer.beam
+    base = beam.options if beam_options is None else beam_options
+    start = time.perf_counter()
+    greedy = cer(lambda lp, n: decode_greedy(lp[None], torch.tensor([n]), recognizer.alphabet.blank)[0])
+    grid = []
+    for weight in lm_weights:
+        for bonus in insertion_bonuses:
+            beam.options = replace(base, lm_weight=weight, insertion_bonus=bonus, nbest=1)
+            grid.append({"lm_weight": weight, "insertion_bonus": bonus, "cer": cer(recognizer.decode)})
+    best = min(grid, key=lambda g: g["cer"])
+    assert isinstance(base, BeamOptions)
+    return {
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "lm": None if beam.lm_path is None else str(beam.lm_path),
+        "items": len(items),
+        "greedy_cer": greedy,
+        "best": best,
+        "grid": grid,
+        "beam_size": base.beam_size,
+        "seconds": round(time.perf_counter() - start, 1),
+    }

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from keyscribe.decoding import cli as dec
 from keyscribe.errors import KeyscribeError
 from keyscribe.htr.cli import htr_app
 
@@ -27,6 +28,7 @@ model_app = typer.Typer(help="Describe models.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
 app.add_typer(htr_app, name="htr")
+app.add_typer(dec.lm_app, name="lm")
 
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Config override key.path=value (repeatable).")
@@ -91,11 +93,19 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     per_item: Annotated[bool, typer.Option("--per-item", help="Include each item's text.")] = False,
+    decoder: dec.DecoderOption = "greedy",
+    lm: dec.LMOption = "auto",
+    beam_size: dec.BeamSizeOption = None,
+    top_k: dec.TopKOption = None,
+    lm_weight: dec.LMWeightOption = None,
+    insertion_bonus: dec.BonusOption = None,
+    backend: dec.BackendOption = None,
 ) -> None:
     """Character and word error rates of a checkpoint on data."""
     from keyscribe import api
 
-    scores = api.evaluate(checkpoint, data)
+    beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
+    scores = api.evaluate(checkpoint, data, decoder, lm, beam)
     if not per_item:
         scores.pop("results")
     if as_json:
@@ -113,11 +123,21 @@ def transcribe(
     checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
     inputs: Annotated[list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per input item).")] = False,
+    decoder: dec.DecoderOption = "greedy",
+    lm: dec.LMOption = "auto",
+    beam_size: dec.BeamSizeOption = None,
+    top_k: dec.TopKOption = None,
+    lm_weight: dec.LMWeightOption = None,
+    insertion_bonus: dec.BonusOption = None,
+    nbest: dec.NBestOption = None,
+    backend: dec.BackendOption = None,
 ) -> None:
-    """Decode inputs to text; prints the reference beside it when the input carries one."""
+    """Decode inputs to text; prints the reference beside it when the input carries one.
+    With --json: per-character and per-word confidences (and n-best lists)."""
     from keyscribe import api
 
-    recognizer = api.load_model(checkpoint)
+    beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
+    recognizer = api.load_model(checkpoint).use_decoder(decoder, lm, beam)
     results = [r for path in inputs for r in recognizer.transcribe(path)]
     if as_json:
         _print_json(results[0] if len(results) == 1 else results)
@@ -133,6 +153,43 @@ def transcribe(
             if r["reference_text"]:
                 typer.echo(f"reference: {r['reference_text']}")
             typer.echo(f"decoded:   {r['text']}")
+
+
+@app.command("tune-decoder")
+def tune_decoder(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    data: Annotated[Path, typer.Argument(help="Data root whose validation split to tune on.")],
+    lm: dec.LMOption = "auto",
+    lm_weights: Annotated[str, typer.Option(help="Comma-separated LM weights.")] = "0.5,1,2,3",
+    bonuses: Annotated[str, typer.Option(help="Comma-separated insertion bonuses.")] = "0,1,2,3",
+    beam_size: dec.BeamSizeOption = None,
+    backend: dec.BackendOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the results as JSON.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Grid-search beam search's LM weight and insertion bonus on the validation split."""
+    from keyscribe import api
+
+    try:
+        weights = [float(w) for w in lm_weights.split(",")]
+        bonus_values = [float(b) for b in bonuses.split(",")]
+    except ValueError:
+        raise typer.BadParameter("--lm-weights and --bonuses are comma-separated numbers") from None
+    beam = dec.beam_overrides(beam_size, backend=backend)
+    results = api.tune_decoder(checkpoint, data, lm, weights, bonus_values, beam or None)
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    if as_json:
+        _print_json(results)
+        return
+    typer.echo(f"{results['items']} validation items, greedy CER {results['greedy_cer']:.2f} %")
+    for g in results["grid"]:
+        typer.echo(f"lm_weight {g['lm_weight']:<5} insertion_bonus {g['insertion_bonus']:<5} CER {g['cer']:.2f} %")
+    best = results["best"]
+    typer.echo(
+        f"best: --lm-weight {best['lm_weight']} --insertion-bonus {best['insertion_bonus']} "
+        f"(CER {best['cer']:.2f} %)"
+    )
 
 
 @app.command()

@@ -89,3 +89,47 @@ def default(
     from keyscribe.decoding.charlm import default_lm_path
 
     typer.echo(str(default_lm_path(corpus)))
+
+
+# -- decoder options shared by evaluate, transcribe and tune-decoder ------------------------------
+
+DecoderOption = Annotated[
+    str, typer.Option("--decoder", help="greedy, or beam (prefix beam search).")
+]
+LMOption = Annotated[
+    str,
+    typer.Option(
+        "--lm",
+        help="Beam search LM: an ARPA file, 'default' (English), 'none'; auto: default for sEMG.",
+    ),
+]
+BeamSizeOption = Annotated[int | None, typer.Option("--beam-size", help="Hypotheses kept (50).")]
+TopKOption = Annotated[int | None, typer.Option("--top-k", help="Classes tried per frame (10).")]
+LMWeightOption = Annotated[float | None, typer.Option("--lm-weight", help="LM weight (2.0).")]
+BonusOption = Annotated[
+    float | None, typer.Option("--insertion-bonus", help="Per character (2.0 with an LM, else 0).")
+]
+NBestOption = Annotated[int | None, typer.Option("--nbest", help="Hypotheses to report (1).")]
+BackendOption = Annotated[
+    str | None, typer.Option("--backend", help="auto, flashlight or python (the fallback).")
+]
+
+
+def beam_overrides(
+    beam_size: int | None = None,
+    top_k: int | None = None,
+    lm_weight: float | None = None,
+    insertion_bonus: float | None = None,
+    nbest: int | None = None,
+    backend: str | None = None,
+) -> dict[str, object]:
+    """The BeamOptions fields given on the command line."""
+    given = {
+        "beam_size": beam_size,
+        "top_k": top_k,
+        "lm_weight": lm_weight,
+        "insertion_bonus": insertion_bonus,
+        "nbest": nbest,
+        "backend": backend,
+    }
+    return {k: v for k, v in given.items() if v is not None}

@@ -1,0 +1,183 @@
+"""Decoding speed and accuracy: greedy vs beam search vs beam search + character LM, on the same
+checkpoint and data (sEMG test sessions, or HTR lines).
+
+The network runs once per item; then each decoder decodes every item's log-probs, after one
+warm-up item (which loads the LM). Prints, per decoder: CER, frames/s, and the real-time factor
+(decoding seconds per second of signal; sEMG) or milliseconds per line (HTR), with the machine,
+the torch threads and the commit.
+
+    .venv/bin/python bench/decode.py CHECKPOINT DATA [--lm LM.arpa] [--beam-size 50] [--threads 1]
+        [--backends flashlight,python] [--max-items N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def run(
+    checkpoint: str,
+    data: str,
+    lm: str | None,
+    beam_size: int,
+    lm_weight: float,
+    insertion_bonus: float,
+    backends: list[str],
+    threads: int,
+    max_items: int | None,
+) -> dict[str, Any]:
+    from keyscribe import api, builders
+    from keyscribe.decoding.beam import BeamOptions
+    from keyscribe.decoding.greedy import decode_greedy
+    from keyscribe.metrics import EditCounts
+
+    torch.set_num_threads(threads)
+    recognizer = api.load_model(checkpoint)
+    cfg, alphabet = recognizer.config, recognizer.alphabet
+    dataset = builders.domain_spec(cfg.domain).eval_dataset(cfg, Path(data), alphabet)
+    emg = cfg.domain == "emg"
+    items = []
+    for i in range(min(len(dataset), max_items or len(dataset))):
+        sample = dataset[i]
+        log_probs, length = recognizer.log_probs(sample)
+        if emg:
+            from keyscribe.emg.session import SAMPLE_RATE_HZ
+
+            seconds = sample.inputs.shape[0] * cfg.data.hop_length / SAMPLE_RATE_HZ
+            reference: list[Any] = sample.targets.tolist()
+        else:
+            seconds = 0.0
+            reference = list(sample.text) if sample.text is not None else sample.targets.tolist()
+        items.append((log_probs[:length].clone(), reference, seconds))
+
+    def greedy(lp: torch.Tensor) -> list[int]:
+        return decode_greedy(lp[None], torch.tensor([len(lp)]), alphabet.blank)[0]
+
+    decoders: list[tuple[str, str, Any]] = [("greedy", "-", greedy)]
+    for backend in backends:
+        plain = BeamOptions(beam_size=beam_size, insertion_bonus=0.0, backend=backend)
+        beam = builders.build_beam_decoder(cfg.domain, alphabet, None, plain)
+        decoders.append(("beam", backend, lambda lp, d=beam: list(d.decode(lp)[0].label_ids)))
+        if lm:
+            options = BeamOptions(
+                beam_size, lm_weight=lm_weight, insertion_bonus=insertion_bonus, backend=backend
+            )
+            with_lm = builders.build_beam_decoder(cfg.domain, alphabet, lm, options)
+            decoders.append(
+                ("beam+lm", backend, lambda lp, d=with_lm: list(d.decode(lp)[0].label_ids))
+            )
+
+    frames = sum(len(lp) for lp, _, _ in items)
+    signal = sum(s for _, _, s in items)
+    rows = []
+    for name, backend, decode in decoders:
+        decode(items[0][0])  # warm-up: loads the LM
+        counts = EditCounts()
+        start = time.perf_counter()
+        for lp, reference, _ in items:
+            ids = decode(lp)
+            counts.add(reference, ids if emg else list(alphabet.decode(ids)))
+        elapsed = time.perf_counter() - start
+        row = {
+            "decoder": name,
+            "backend": backend,
+            "cer": round(counts.rate, 2),
+            "seconds": round(elapsed, 3),
+            "frames_per_s": round(frames / elapsed),
+        }
+        if emg:
+            row["real_time_factor"] = round(elapsed / signal, 4)
+        else:
+            row["ms_per_line"] = round(1000 * elapsed / len(items), 2)
+        rows.append(row)
+    return {
+        "checkpoint": checkpoint,
+        "data": data,
+        "domain": cfg.domain,
+        "items": len(items),
+        "frames": frames,
+        "signal_seconds": round(signal, 1),
+        "lm": lm,
+        "beam_size": beam_size,
+        "lm_weight": lm_weight,
+        "insertion_bonus": insertion_bonus,
+        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}, {os.cpu_count()} CPUs",
+        "threads": threads,
+        "torch": torch.__version__,
+        "commit": _commit(),
+        "results": rows,
+    }
+
+
+def get_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoint")
+    parser.add_argument("data", help="sEMG session file/folder or HTR lines")
+    parser.add_argument("--lm", default=None, help="ARPA character LM for the beam+lm rows")
+    parser.add_argument("--beam-size", type=int, default=50)
+    parser.add_argument("--lm-weight", type=float, default=2.0)
+    parser.add_argument("--insertion-bonus", type=float, default=2.0)
+    parser.add_argument("--backends", default="flashlight,python")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-items", type=int, default=None)
+    parser.add_argument("--json", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_args(argv)
+    out = run(
+        args.checkpoint,
+        args.data,
+        args.lm,
+        args.beam_size,
+        args.lm_weight,
+        args.insertion_bonus,
+        [b for b in args.backends.split(",") if b],
+        args.threads,
+        args.max_items,
+    )
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(
+        f"{out['domain']}: {out['items']} items, {out['frames']} frames, {out['signal_seconds']} s of signal; "
+        f"beam {out['beam_size']}, LM {out['lm']} (weight {out['lm_weight']}, bonus {out['insertion_bonus']})"
+    )
+    print(
+        f"machine: {out['machine']}; torch {out['torch']}, {out['threads']} thread(s); commit {out['commit']}"
+    )
+    for r in out["results"]:
+        speed = (
+            f"RTF {r['real_time_factor']}"
+            if "real_time_factor" in r
+            else f"{r['ms_per_line']} ms/line"
+        )
+        print(
+            f"{r['decoder']:<8} {r['backend']:<10} CER {r['cer']:6.2f} %  {r['frames_per_s']:>9} frames/s  {speed}"
+        )
+
+
+if __name__ == "__main__":
+    main()
