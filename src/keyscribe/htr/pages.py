@@ -206,3 +206,22 @@ def write_page_text(
     out.parent.mkdir(parents=True, exist_ok=True)
     page.tree.write(str(out), xml_declaration=True, encoding="UTF-8")
     return out
+
+
+def write_transcription(
+    xml: str | Path, results: list[dict], out_dir: str | Path | None = None
+) -> Path:
+    """Recognised lines (``id``, ``text``, ``confidences``) -> ``<out_dir>/<name>.keyscribe.xml``,
+    a copy of the page with their text (``out_dir`` defaults to the page's folder)."""
+    xml = Path(xml)
+    page = read_page(xml)
+    texts = {r["id"]: r["text"] for r in results}
+    confidences = {
+        r["id"]: sum(r["confidences"]) / len(r["confidences"])
+        for r in results
+        if r.get("confidences")
+    }
+    out = Path(out_dir or xml.parent) / f"{xml.stem}.keyscribe.xml"
+    if out.resolve() == xml.resolve():
+        raise DataError(xml, "refusing to overwrite the input page")
+    return write_page_text(page, texts, out, confidences)

@@ -1,0 +1,69 @@
+"""Line datasets: charset handling (unknown characters never dropped silently), bucketing, subsets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from keyscribe.alphabet import Alphabet
+from keyscribe.data.batch import collate
+from keyscribe.errors import DataError
+from keyscribe.htr.dataset import LineDataset, WidthBucketSampler, subset_records
+from keyscribe.htr.lines import read_lines, texts
+
+
+def test_samples_hold_normalised_lines_and_labels(lines_dir: Path) -> None:
+    records = read_lines(lines_dir)
+    alphabet = Alphabet.from_texts(texts(records))
+    assert alphabet.blank == 0
+    ds = LineDataset(records, alphabet, height=32)
+    sample = ds[0]
+    assert sample.inputs.shape[1:] == (1, 32) and sample.inputs.abs().max() <= 1.0
+    assert alphabet.decode(sample.targets.tolist()) == sample.text == records[0].text
+    batch = collate([ds[i] for i in range(3)])
+    assert batch.inputs.shape[0] == 3 and batch.inputs.shape[1] == max(ds.widths[:3])
+
+
+def test_unknown_characters_error_skip_or_score(
+    lines_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = read_lines(lines_dir)
+    alphabet = Alphabet.from_texts([t.replace("à", "") for t in texts(records)])
+    with pytest.raises(
+        DataError,
+        match=r"50_df850_default_l014\.jpg: line 50_df850_default_l014: characters outside .*'à'",
+    ):
+        LineDataset(records, alphabet, 32, unknown_chars="error")
+    assert len(LineDataset(records, alphabet, 32, unknown_chars="skip")) == 9
+    with caplog.at_level(logging.WARNING):
+        scored = LineDataset(records, alphabet, 32, unknown_chars="score")
+    assert "'à' x1" in caplog.text
+    i = scored.ids.index("50_df850_default_l014")
+    assert scored[i].text == "à l'autre"  # the reference keeps it: it is scored as an error
+    assert alphabet.decode(scored[i].targets.tolist()) == " l'autre"
+    mapped = LineDataset(records, alphabet, 32, unknown_chars="error", char_map={"à": "a"})
+    assert mapped[i].text == "a l'autre"
+
+
+def test_width_buckets_cover_every_line_once() -> None:
+    widths = [int(w) for w in torch.randint(50, 900, (103,))]
+    torch.manual_seed(0)
+    batches = list(WidthBucketSampler(widths, 8, shuffle=True, pool_batches=4))
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(103)) and len(batches) == 13
+    spread = sum(max(widths[i] for i in b) - min(widths[i] for i in b) for b in batches)
+    random_spread = sum(max(widths[i : i + 8]) - min(widths[i : i + 8]) for i in range(0, 103, 8))
+    assert spread < random_spread / 2
+    ordered = list(WidthBucketSampler(widths, 8, shuffle=False))
+    assert [widths[i] for b in ordered for i in b] == sorted(widths)
+
+
+def test_subsets_are_seeded(lines_dir: Path) -> None:
+    records = read_lines(lines_dir)
+    a = subset_records(records, 0.3, seed=1)
+    assert len(a) == 3 and a == subset_records(records, 0.3, seed=1)
+    assert a != subset_records(records, 0.3, seed=2)
+    assert subset_records(records, 1.0, seed=1) == records
