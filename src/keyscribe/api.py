@@ -68,10 +68,15 @@ class Recognizer:
     @torch.inference_mode()
     def log_probs(self, sample: Sample) -> tuple[Tensor, int]:
         """One item -> log-probs ``(time', classes)`` and its length."""
+        return self.batch_log_probs([sample])[0]
+
+    @torch.inference_mode()
+    def batch_log_probs(self, samples: Sequence[Sample]) -> list[tuple[Tensor, int]]:
+        """Items padded into one batch -> per item log-probs ``(time', classes)`` and length."""
         self.model.eval()
-        batch = collate([sample])
+        batch = collate(samples)
         out, lengths = self.model(batch.inputs, batch.input_lengths)
-        return out[0], int(lengths[0])
+        return [(out[i], int(lengths[i])) for i in range(len(samples))]
 
     def use_decoder(self, decoder: str = "greedy", lm: str | Path | None = None, options: Any = None) -> Recognizer:
         """Decode with ``"greedy"`` (best path) or ``"beam"`` search. ``lm``: an ARPA character LM,
@@ -126,23 +131,52 @@ class Recognizer:
         out["words"] = word_confidences([self.alphabet.symbol(i) for i in ids], conf, boundaries)
         return out
 
-    def transcribe(self, path: str | Path) -> list[dict[str, Any]]:
+    def dataset(self, path: str | Path) -> Any:
+        """The items this model would read at ``path`` (sessions, or lines with the model's
+        preprocessing)."""
+        return builders.domain_spec(self.domain).eval_dataset(self.config, Path(path), self.alphabet)
+
+    def transcribe(self, path: str | Path, batch_size: int = 16) -> list[dict[str, Any]]:
         """Every item found at ``path`` -> text, label ids, reference and per-char confidence."""
-        dataset = builders.domain_spec(self.domain).eval_dataset(self.config, Path(path), self.alphabet)
-        return [self._result(dataset[i]) for i in range(len(dataset))]
+        return self.results(self.dataset(path), batch_size)
+
+    def results(self, dataset: Any, batch_size: int = 16) -> list[dict[str, Any]]:
+        """Results for every item, in dataset order. Items with ``widths`` (HTR lines) are decoded
+        in width-sorted batches; others (whole sEMG sessions) one by one."""
+        n = len(dataset)
+        widths = getattr(dataset, "widths", None)
+        if widths is None:
+            batches = [[i] for i in range(n)]
+        else:
+            order = sorted(range(n), key=widths.__getitem__)
+            batches = [order[j : j + batch_size] for j in range(0, n, batch_size)]
+        results: list[dict[str, Any]] = [{} for _ in range(n)]
+        for batch in batches:
+            for i, result in zip(batch, self._results([dataset[i] for i in batch]), strict=True):
+                results[i] = result
+        return results
 
     def _result(self, sample: Sample) -> dict[str, Any]:
+        return self._results([sample])[0]
+
+    def _results(self, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+        """Decode items as one padded batch (HTR lines of similar width batch well)."""
         start = time.perf_counter()
-        log_probs, length = self.log_probs(sample)
+        outputs = self.batch_log_probs(samples)
+        elapsed = (time.perf_counter() - start) / len(samples)
+        return [self._describe(s, lp, n, elapsed) for s, (lp, n) in zip(samples, outputs, strict=True)]
+
+    def _describe(self, sample: Sample, log_probs: Tensor, length: int, elapsed: float) -> dict[str, Any]:
         decoded = self.decode_item(log_probs, length)
         ids = decoded.pop("label_ids")
-        elapsed = time.perf_counter() - start
         reference = sample.targets.tolist()
         result: dict[str, Any] = {
             "id": sample.id,
             "text": self.alphabet.decode(ids),
             "label_ids": ids,
-            "reference_text": self.alphabet.decode(reference),
+            # the exact transcription when the domain keeps one (HTR: it may hold characters
+            # outside the charset, which then count as errors)
+            "reference_text": sample.text if sample.text is not None else self.alphabet.decode(reference),
             "reference_ids": reference,
             **decoded,  # decoder, confidences, words, decode_seconds (beam: scores, n-best)
             "seconds": round(elapsed, 4),
@@ -193,6 +227,40 @@ def load_model(path: str | Path) -> Recognizer:
     return Recognizer(model, alphabet, cfg, path)
 
 
+def initialise_from(model: CTCModel, alphabet: Alphabet, path: str | Path) -> dict[str, int]:
+    """Copy a checkpoint's weights into ``model`` before fine-tuning: tensors matched by name and
+    shape; the output layer row by row by symbol (blank to blank), so a new charset keeps what it
+    shares with the old one. Everything else keeps its fresh initialisation."""
+    source = load_model(path)
+    old_state = source.model.state_dict()
+    state = model.state_dict()
+    copied = sum(1 for k in state if not k.startswith("head."))
+    for key, value in state.items():
+        if key.startswith("head."):
+            continue
+        if key in old_state and old_state[key].shape == value.shape:
+            state[key] = old_state[key].clone()
+        else:
+            copied -= 1
+    rows = 0
+    if old_state["head.weight"].shape[1:] == state["head.weight"].shape[1:]:
+        for label in range(alphabet.num_classes):
+            if label == alphabet.blank:
+                old_label = source.alphabet.blank
+            elif alphabet.symbol(label) in source.alphabet:
+                old_label = source.alphabet.index(alphabet.symbol(label))
+            else:
+                continue
+            state["head.weight"][label] = old_state["head.weight"][old_label]
+            state["head.bias"][label] = old_state["head.bias"][old_label]
+            rows += 1
+    model.load_state_dict(state)
+    tensors = sum(1 for k in state if not k.startswith("head."))
+    if copied == 0:
+        raise CheckpointError(path, "no weights fit this model (different architecture?)")
+    return {"tensors_copied": copied, "tensors": tensors, "output_rows_copied": rows, "output_rows": alphabet.num_classes}
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -238,6 +306,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     spec = builders.domain_spec(cfg.domain)
     alphabet = spec.alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
+    init = initialise_from(model, alphabet, cfg.init_from) if cfg.init_from else None
     datamodule = builders.build_datamodule(cfg, alphabet)
     datamodule.setup()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -264,6 +333,8 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         "parameters": count_parameters(model),
         "best_checkpoint": str(best) if best.exists() else None,
     }
+    if init is not None:
+        results["init_from"] = {"checkpoint": cfg.init_from, **init}
     train_cer = trainer.callback_metrics.get("train/CER")
     results["train_cer"] = round(float(train_cer), 4) if train_cer is not None else None
     if best.exists():
@@ -272,6 +343,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
             if split in datamodule.datasets:
                 scores = evaluate_dataset(recognizer, datamodule.datasets[split], split)
                 results[f"{split}_cer"] = scores["cer"]
+                results[f"{split}_wer"] = scores["wer"]
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))
     return results
 
@@ -283,12 +355,17 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
     chars, wrds = EditCounts(), EditCounts()
     items = []
     start = time.perf_counter()
-    for i in range(len(dataset)):
-        result = recognizer._result(dataset[i])
-        chars.add(result["reference_ids"], result["label_ids"])
+    htr = recognizer.domain == "htr"
+    for result in recognizer.results(dataset):
+        if htr:  # characters of the exact text: ones outside the charset count as errors
+            chars.add(list(result["reference_text"]), list(result["text"]))
+        else:
+            chars.add(result["reference_ids"], result["label_ids"])
         wrds.add(words(result["reference_text"]), words(result["text"]))
         items.append({k: result[k] for k in ("id", "text", "reference_text")})
     out: dict[str, Any] = {"data": name, "items": len(items)}
+    if htr:
+        out["lines"] = len(items)
     out.update(chars.as_dict("cer"))
     out.update(wrds.as_dict("wer"))
     out["seconds"] = round(time.perf_counter() - start, 3)

@@ -131,14 +131,25 @@ def transcribe(
     insertion_bonus: dec.BonusOption = None,
     nbest: dec.NBestOption = None,
     backend: dec.BackendOption = None,
+    xml_out: Annotated[
+        Path | None, typer.Option("--xml-out", help="HTR: folder for the PAGE/ALTO copies holding the text (default: beside each input).")
+    ] = None,
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
-    With --json: per-character and per-word confidences (and n-best lists)."""
+    With --json: per-character and per-word confidences (and n-best lists). HTR inputs are line
+    images or PAGE/ALTO pages; a page's recognised text goes into a copy, <name>.keyscribe.xml."""
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
     recognizer = api.load_model(checkpoint).use_decoder(decoder, lm, beam)
-    results = [r for path in inputs for r in recognizer.transcribe(path)]
+    results = []
+    for path in inputs:
+        found = recognizer.transcribe(path)
+        results += found
+        if recognizer.domain == "htr" and path.suffix.lower() == ".xml":
+            from keyscribe.htr.pages import write_transcription
+
+            typer.echo(f"wrote {write_transcription(path, found, xml_out)}", err=True)
     if as_json:
         _print_json(results[0] if len(results) == 1 else results)
         return
