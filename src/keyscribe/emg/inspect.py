@@ -7,7 +7,7 @@ from typing import Any
 
 from keyscribe.emg.dataset import window_labels
 from keyscribe.emg.keys import labels_to_text
-from keyscribe.emg.session import NUM_BANDS, CHANNELS_PER_BAND, EmgSession
+from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS, EmgSession
 
 
 def inspect_session(

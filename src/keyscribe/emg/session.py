@@ -21,8 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from keyscribe.errors import DataError
 from keyscribe.emg.keys import keystroke_labels
+from keyscribe.errors import DataError
 
 GROUP = "emg2qwerty"
 TIMESERIES = "timeseries"

@@ -33,7 +33,7 @@ from keyscribe.emg.session import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from keyscribe.emg.typing import CHAR_KEYS, KEYS, KeystrokeWriter, PhysicalKey, Typist
 from keyscribe.training.checkpoint_io import atomic_write_text
 
-MUSCLES = 8  # per forearm
+MUSCLES = 12  # per forearm
 _BAND = signal.butter(4, [20, 450], btype="bandpass", fs=SAMPLE_RATE_HZ, output="sos")
 
 
@@ -63,10 +63,10 @@ class UserModel:
         finger_patterns = rng.gamma(0.6, 1.0, (9, MUSCLES))  # shared anatomy of 8 fingers + thumb
         patterns = {}
         for name, key in KEYS.items():
-            p = finger_patterns[key.finger].copy()
-            p[(key.row * 3) % MUSCLES] += 0.6  # reaching up or down the rows
-            p[(key.column * 5 + 1) % MUSCLES] += 0.4  # reaching sideways
-            p += rng.gamma(0.5, 0.3, MUSCLES)  # this user's idiosyncrasies
+            p = 0.5 * finger_patterns[key.finger]
+            p[(key.row * 3) % MUSCLES] += 0.5  # reaching up or down the rows
+            p[(key.column * 5 + 1) % MUSCLES] += 0.3  # reaching sideways
+            p += rng.gamma(0.35, 1.0, MUSCLES)  # the key's own synergy, as this user presses it
             patterns[name] = p / p.max()
         return cls(centres, widths, muap_ms, patterns, Typist.random(rng))
 
@@ -160,7 +160,7 @@ def synth_session(
         gains = rng.lognormal(0, 0.15, CHANNELS_PER_BAND)[:, None]
         electrodes = gains * (user.mixing(hand, rotation) @ muscles) * 20.0  # (electrode, time)
         electrodes = signal.sosfiltfilt(_BAND, electrodes, axis=-1)
-        electrodes += rng.normal(0, 1.5, electrodes.shape)  # amplifier and skin noise
+        electrodes += rng.normal(0, 1.0, electrodes.shape)  # amplifier and skin noise
         electrodes += line_amp * np.sin(2 * np.pi * 60 * t + line_phase)[None] * rng.uniform(0.5, 1.5, (CHANNELS_PER_BAND, 1))
         drift = np.cumsum(rng.normal(0, 0.02, (CHANNELS_PER_BAND, n // 200 + 1)), axis=1)
         electrodes += np.repeat(drift, 200, axis=1)[:, :n]  # slow electrode drift (< 1 Hz)
