@@ -1,14 +1,18 @@
 """Lexicon-free CTC prefix beam search with an optional character n-gram LM.
 
 ``BeamDecoder(alphabet, BeamOptions(...), lm="lm.arpa", view=...)`` turns one item's log-probs
-``(time, classes)`` into a list of ``Hypothesis``, best first. Two backends give the same results:
+``(time, classes)`` into a list of ``Hypothesis``, best first. Two backends, which agree on
+clear-cut inputs (flashlight keeps blank- and label-ending paths of a prefix apart, so on
+ambiguous frames their scores differ a little):
 
-* ``flashlight``: flashlight-text's native ``LexiconFreeDecoder`` (C++), with its bundled KenLM
-  when the LM needs nothing special, or with keyscribe's LM scorer behind flashlight's LM
-  interface when the alphabet has edits (⌫), ignored keys (⇧), sentence ends (⏎) or an
-  insertion bonus is asked for;
-* ``python``: the prefix beam search below (pure Python over NumPy arrays), used when
-  flashlight-text is not installed or when asked for.
+* ``python``: the prefix beam search below (pure Python over NumPy arrays). It skips extensions
+  that provably cannot enter the beam, which makes it as fast as flashlight on sEMG posteriors
+  (bench/decode.py). It is the fallback when flashlight-text is not installed.
+* ``flashlight``: flashlight-text's native ``LexiconFreeDecoder`` (C++). ``auto`` picks it where
+  it runs natively: its bundled KenLM reading the ARPA file for a plain alphabet view with no
+  insertion bonus, or no LM. Asked for explicitly, it also serves edits (⌫), ignored keys (⇧),
+  sentence ends (⏎) and the bonus, with keyscribe's LM scorer behind flashlight's LM interface
+  (a Python call per LM query: slower than the Python search).
 
 Scoring follows the emg2qwerty decoder (itself after flashlight's): a hypothesis scores
 ``am + lm_weight * lm + insertion_bonus * insertions``, with ``am`` the CTC log-probability of
@@ -21,8 +25,10 @@ characters in a row shortens the context the LM sees.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,7 @@ from keyscribe.decoding.charlm import BOS, EOS, SPACE, CharLM, LMView, token_fro
 
 BACKSPACE_DEPTH = 24
 NEG_INF = float("-inf")
+_SCORE = itemgetter(6)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class BeamOptions:
     # "char": per character the LM sees; "word": per space or sentence end
     bonus_unit: str = "char"
     nbest: int = 1  # hypotheses returned
-    backend: str = "auto"  # "auto" (flashlight when installed), "flashlight" or "python"
+    backend: str = "auto"  # "auto" (flashlight when it runs natively), "flashlight" or "python"
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.top_k < 1 or self.nbest < 1:
@@ -98,14 +105,14 @@ class LMSteps:
             else:
                 self.kinds.append(token_from_name(name) or "\x01")
         self.word_unit = bonus_unit == "word"
-        self._cache: dict[tuple[str, int], tuple[str, float, int]] = {}
+        self.cache: dict[tuple[str, int], tuple[str, float, int]] = {}
 
     def _inserts(self, token: str) -> int:
         return 1 if not self.word_unit or token in (SPACE, EOS) else 0
 
     def step(self, context: str, label: int) -> tuple[str, float, int]:
         key = (context, label)
-        done = self._cache.get(key)
+        done = self.cache.get(key)
         if done is not None:
             return done
         kind = self.kinds[label]
@@ -124,10 +131,23 @@ class LMSteps:
             score = self.lm.score(context, kind) if self.lm else 0.0
             typed = context + kind + (BOS if kind == EOS else "")
             done = (typed[-self.keep :], score, self._inserts(kind))
-        if len(self._cache) > 1_000_000:
-            self._cache.clear()
-        self._cache[key] = done
+        if len(self.cache) > 1_000_000:
+            self.cache.clear()
+        self.cache[key] = done
         return done
+
+    def score_gains(self, lm_weight: float, bonus: float) -> list[float]:
+        """Per class, the most one step can add to a score: the bonus (LM log-probs are <= 0),
+        unbounded for a backspace that undoes an LM score."""
+        gains = []
+        for kind in self.kinds:
+            if kind == _BACKSPACE:
+                gains.append(float("inf") if self.lm and lm_weight else max(0.0, -bonus))
+            elif kind is _IGNORED:
+                gains.append(0.0)
+            else:
+                gains.append(max(0.0, bonus * self._inserts(kind)))
+        return gains
 
     def finish(self, context: str) -> float:
         """LM score of ending the text here (``</s>``), unless a sentence end just closed it."""
@@ -186,16 +206,25 @@ def candidate_classes(log_probs: np.ndarray, options: BeamOptions) -> list[list[
 def prefix_beam_search(
     log_probs: np.ndarray, blank: int, options: BeamOptions, steps: LMSteps
 ) -> list[tuple[tuple[int, ...], float, float, float]]:
-    """log_probs ``(time, classes)`` -> [(labels, score, am, lm)] best first, ``nbest`` long."""
+    """log_probs ``(time, classes)`` -> [(labels, score, am, lm)] best first, ``nbest`` long.
+
+    Extensions that cannot enter the beam are never built: every kept prefix staying on a blank
+    scores at least (the last kept score + the blank's log-prob), so a new prefix whose score
+    bound (its parent's score + the class log-prob + the most the LM and bonus can add) is below
+    that is skipped. The result is the same as without the shortcut."""
     w, bonus = options.lm_weight if steps.lm else 0.0, options.insertion_bonus
+    gains = steps.score_gains(w, bonus)
+    cache, step = steps.cache, steps.step
     root = _Node(None, blank)
-    # entry: [node, p_blank, p_nonblank, lm context, lm score, insertions]
-    beam: list[list[Any]] = [[root, 0.0, NEG_INF, BOS, 0.0, 0]]
+    # entry: [node, p_blank, p_nonblank, lm context, lm score, insertions, score]
+    beam: list[list[Any]] = [[root, 0.0, NEG_INF, BOS, 0.0, 0, 0.0]]
     rows = log_probs.tolist()
     for row, classes in zip(rows, candidate_classes(log_probs, options), strict=True):
         nxt: dict[Any, list[Any]] = {}
+        full = len(beam) >= options.beam_size and blank in classes
+        cutoff = beam[-1][6] + row[blank] if full else NEG_INF
         for entry in beam:
-            node, p_b, p_nb, context, lm, ins = entry
+            node, p_b, p_nb, context, lm, ins, score = entry
             total = _logaddexp(p_b, p_nb)
             last = node.label if node is not root else -1
             stay_key = (node.parent, node.label)
@@ -206,7 +235,7 @@ def prefix_beam_search(
                 p = row[c]
                 if c == blank or c == last:  # noqa: SIM109 (no tuple per test in the hot loop)
                     if stay is None:
-                        stay = nxt[stay_key] = [node, NEG_INF, NEG_INF, context, lm, ins]
+                        stay = nxt[stay_key] = [node, NEG_INF, NEG_INF, context, lm, ins, 0.0]
                     if c == blank:
                         stay[1] = _logaddexp(stay[1], total + p)
                         continue
@@ -217,26 +246,28 @@ def prefix_beam_search(
                 key = (node, c)
                 ext = nxt.get(key)
                 if ext is None:
-                    ctx2, d_lm, d_ins = steps.step(context, c)
+                    if score + p + gains[c] < cutoff:
+                        continue
+                    done = cache.get((context, c)) or step(context, c)
                     ext = nxt[key] = [
                         _Node(node, c),
                         NEG_INF,
-                        NEG_INF,
-                        ctx2,
-                        lm + d_lm,
-                        ins + d_ins,
+                        from_prev,
+                        done[0],
+                        lm + done[1],
+                        ins + done[2],
+                        0.0,
                     ]
-                ext[2] = _logaddexp(ext[2], from_prev)
-        scored = sorted(
-            nxt.values(),
-            key=lambda e: _logaddexp(e[1], e[2]) + w * e[4] + bonus * e[5],
-            reverse=True,
-        )[: options.beam_size]
-        best = _logaddexp(scored[0][1], scored[0][2]) + w * scored[0][4] + bonus * scored[0][5]
-        floor = best - options.beam_threshold
-        beam = [e for e in scored if _logaddexp(e[1], e[2]) + w * e[4] + bonus * e[5] >= floor]
+                else:
+                    ext[2] = _logaddexp(ext[2], from_prev)
+        for e in nxt.values():
+            e[6] = _logaddexp(e[1], e[2]) + w * e[4] + bonus * e[5]
+        beam = heapq.nlargest(options.beam_size, nxt.values(), key=_SCORE)
+        floor = beam[0][6] - options.beam_threshold
+        if beam[-1][6] < floor:
+            beam = [e for e in beam if e[6] >= floor]
     out = []
-    for node, p_b, p_nb, context, lm, ins in beam:
+    for node, p_b, p_nb, context, lm, ins, _ in beam:
         am = _logaddexp(p_b, p_nb)
         lm_total = lm + steps.finish(context)
         out.append((node.labels(), am + w * lm_total + bonus * ins, am, lm_total))
@@ -278,8 +309,11 @@ class BeamDecoder:
         self.lm_path = None if lm is None else Path(lm)
         self.lm = CharLM.load(self.lm_path) if self.lm_path is not None else None
         self.steps = LMSteps(self.view, self.lm, self.options.bonus_unit)
+        # auto: flashlight where it runs natively (KenLM on a plain view, or no LM, and no bonus);
+        # where it would call back into Python for every LM query, the Python search is faster
+        native = self.options.insertion_bonus == 0 and (self.lm is None or self.view.is_plain)
         use_flashlight = self.options.backend == "flashlight" or (
-            self.options.backend == "auto" and flashlight_available()
+            self.options.backend == "auto" and native and flashlight_available()
         )
         if self.options.backend == "flashlight" and not flashlight_available():
             raise ImportError(
