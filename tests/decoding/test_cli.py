@@ -80,3 +80,31 @@ def test_evaluate_greedy_and_missing_lm(untrained_checkpoint, tmp_path):
     result = runner.invoke(app, missing)
     assert result.exit_code != 0
     assert "language model not found" in str(result.exception)
+
+
+def test_lm_build_from_htr_transcriptions(tmp_path):
+    from PIL import Image
+
+    lines = tmp_path / "train"
+    lines.mkdir()
+    for i, text in enumerate(["dixit dominus", "domino meo"]):
+        Image.new("L", (40, 10), 255).save(lines / f"l{i}.png")
+        (lines / f"l{i}.gt.txt").write_text(text + "\n", encoding="utf-8")
+    extra = tmp_path / "extra.txt"
+    extra.write_text("sede a dextris meis\n")
+    out = tmp_path / "htr.arpa"
+    args = [
+        "lm",
+        "build",
+        str(extra),
+        "--transcriptions",
+        str(lines),
+        "--order",
+        "3",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 lines" in result.output
+    assert {"x", "m", "r"} <= CharLM.load(out).vocabulary
