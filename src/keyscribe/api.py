@@ -412,8 +412,6 @@ def tune_decoder(
     ``data`` (the checkpoint's data config with ``data.root`` = data); the network runs once."""
     from dataclasses import replace
 
-    from keyscribe.decoding.beam import BeamOptions
-
     recognizer = load_model(checkpoint).use_decoder("beam", lm, beam_options)
     cfg = config_from_tree(apply_overrides(to_plain(recognizer.config), [f"data.root={data}"]), data)
     splits = builders.domain_spec(recognizer.domain).datasets(cfg, recognizer.alphabet)
@@ -437,7 +435,7 @@ def tune_decoder(
         return round(counts.rate, 4)
 
     beam = recognizer.beam
-    base = beam.options if beam_options is None else beam_options
+    base = beam.options  # beam_options as use_decoder resolved them
     start = time.perf_counter()
     greedy = cer(lambda lp, n: decode_greedy(lp[None], torch.tensor([n]), recognizer.alphabet.blank)[0])
     grid = []
@@ -446,7 +444,6 @@ def tune_decoder(
             beam.options = replace(base, lm_weight=weight, insertion_bonus=bonus, nbest=1)
             grid.append({"lm_weight": weight, "insertion_bonus": bonus, "cer": cer(recognizer.decode)})
     best = min(grid, key=lambda g: g["cer"])
-    assert isinstance(base, BeamOptions)
     return {
         "checkpoint": str(checkpoint),
         "data": str(data),

@@ -108,3 +108,21 @@ def test_lm_build_from_htr_transcriptions(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 lines" in result.output
     assert {"x", "m", "r"} <= CharLM.load(out).vocabulary
+
+
+def test_tune_decoder_grid(untrained_checkpoint, synth_dir, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\n" * 10)
+    lm = tmp_path / "lm.arpa"
+    assert (
+        runner.invoke(app, ["lm", "build", str(corpus), "--order", "3", "--out", str(lm)]).exit_code
+        == 0
+    )
+    out = tmp_path / "tune.json"
+    args = ["tune-decoder", str(untrained_checkpoint), str(synth_dir), "--lm", str(lm)]
+    args += ["--lm-weights", "0.5,1", "--bonuses", "0,1", "--beam-size", "4", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tuned = json.loads(out.read_text())
+    assert len(tuned["grid"]) == 4 and tuned["best"] in tuned["grid"]
+    assert tuned["beam_size"] == 4 and "best: --lm-weight" in result.output
