@@ -53,7 +53,7 @@ def run(
     torch.set_num_threads(threads)
     recognizer = api.load_model(checkpoint)
     cfg, alphabet = recognizer.config, recognizer.alphabet
-    dataset = builders.domain_spec(cfg.domain).eval_dataset(cfg, Path(data), alphabet)
+    dataset: Any = builders.domain_spec(cfg.domain).eval_dataset(cfg, Path(data), alphabet)
     emg = cfg.domain == "emg"
     items = []
     for i in range(min(len(dataset), max_items or len(dataset))):

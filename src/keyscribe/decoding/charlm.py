@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -243,7 +244,8 @@ def default_lm_path(corpus: str = "shakespeare", order: int = DEFAULT_ORDER) -> 
     if corpus == "shakespeare":
         try:
             lines = shakespeare_lines()
-        except (OSError, subprocess.SubprocessError, tarfile.TarError):
+        except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
+            warnings.warn(f"{exc}; the default LM falls back to the bundled sonnets", stacklevel=2)
             return default_lm_path("sonnets", order)
     else:
         lines = sonnets_lines()
