@@ -10,7 +10,7 @@ def decode_greedy(log_probs: Tensor, lengths: Tensor, blank: int) -> list[list[i
     """log_probs ``(batch, time, classes)``, lengths ``(batch,)`` -> label ids per item:
     the most likely class per frame, repeats collapsed, blanks removed."""
     best = log_probs.argmax(dim=-1).cpu()  # (batch, time)
-    out = []
+    out: list[list[int]] = []
     for seq, n in zip(best, lengths.cpu().tolist(), strict=True):
         seq = seq[: int(n)]
         if len(seq) == 0:
