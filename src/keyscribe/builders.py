@@ -43,6 +43,7 @@ class RecurrentOptions:
     num_layers: int = 2
     dropout: float = 0.0  # between layers and on the output
     bidirectional: bool = True
+    output_dropout: float | None = None  # on the output only; None: same as dropout
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _convresnet(n: int, o: ConvResNetOptions) -> ConvResNetEncoder:
 
 
 def _rnn(cell: str) -> Callable[[int, RecurrentOptions], nn.Module]:
-    return lambda n, o: RecurrentEncoder(n, cell, o.hidden_size, o.num_layers, o.dropout, o.bidirectional)
+    return lambda n, o: RecurrentEncoder(n, cell, o.hidden_size, o.num_layers, o.dropout, o.bidirectional, o.output_dropout)
 
 
 def _tdsconv_lstm(n: int, o: TDSConvLSTMOptions) -> nn.Module:

@@ -114,6 +114,8 @@ class RecurrentEncoder(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.0,
         bidirectional: bool = True,
+        output_dropout: float
+        | None = None,  # None: ``dropout``; 0 for a CRNN's BLSTM-Linear (HTR Table 1)
     ) -> None:
         super().__init__()
         rnn_class = {"lstm": nn.LSTM, "gru": nn.GRU}.get(cell)
@@ -127,7 +129,7 @@ class RecurrentEncoder(nn.Module):
             bidirectional=bidirectional,
             batch_first=True,
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout if output_dropout is None else output_dropout)
         self.out_features = hidden_size * (2 if bidirectional else 1)
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
@@ -148,9 +150,11 @@ class RecurrentEncoder(nn.Module):
 class ResBlock1d(nn.Module):
     """Residual block of two kernel-3 convolutions over time (Wang et al. 2017; Figure 2a).
 
-    (batch, channels_in, time) -> (batch, channels_out, ceil(time / stride)). ``bottleneck``
-    swaps the two convolutions for 1 -> 3 -> 1 with a quarter of the channels in the middle. The
-    shortcut is the identity, or a strided 1x1 convolution when shape changes.
+    (batch, channels_in, time), valid (batch, time) -> (batch, channels_out, ceil(time / stride)).
+    ``bottleneck`` swaps the two convolutions for 1 -> 3 -> 1 with a quarter of the channels in
+    the middle. The shortcut is the identity, or a strided 1x1 convolution when shape changes.
+    Frames past an item's length are zeroed before every kernel-3 convolution, so padding never
+    reaches a valid frame (in eval mode a padded item gives the same frames as alone).
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class ResBlock1d(nn.Module):
                 nn.Conv1d(channels_out, channels_out, 3, padding=1, bias=False),
                 nn.BatchNorm1d(channels_out),
             )
+        self.stride = stride
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or channels_in != channels_out:
             self.shortcut = nn.Sequential(
@@ -185,8 +190,17 @@ class ResBlock1d(nn.Module):
             )
         self.relu = nn.ReLU()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.body(x) + self.shortcut(x))
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """x: (batch, channels_in, time), lengths (batch,) -> output and its lengths."""
+        out_lengths = (lengths + self.stride - 1) // self.stride  # kernel 3, padding 1: ceil(L / s)
+        y, current = x, lengths
+        for layer in self.body:
+            if isinstance(layer, nn.Conv1d) and layer.kernel_size[0] > 1:
+                y = y * lengths_mask(current, y.shape[-1])[:, None]
+                current = out_lengths
+            y = layer(y)
+        y = self.relu(y + self.shortcut(x))
+        return y * lengths_mask(out_lengths, y.shape[-1])[:, None], out_lengths
 
 
 class ConvResNetEncoder(nn.Module):
@@ -196,7 +210,7 @@ class ConvResNetEncoder(nn.Module):
     the first with ``strides[g]``. Convolutions run over time with the front end's features as
     channels (the front end has already mixed the frequency axis). A learnable transposed
     convolution restores the input frame rate before the LayerNorm (Figure 2b), so CTC keeps
-    one emission per frame. Padded frames are zeroed after every group.
+    one emission per frame.
 
     (batch, time, features), lengths -> (batch, time, dimensions[-1]), lengths.
     """
@@ -215,18 +229,16 @@ class ConvResNetEncoder(nn.Module):
             raise ValueError(
                 "dimensions, repetitions, strides and bottleneck need one entry per group"
             )
-        self.strides = [int(s) for s in strides]
-        groups: list[nn.Module] = []
+        blocks: list[ResBlock1d] = []
         channels = num_features
         for dim, reps, stride, neck in zip(
-            dimensions, repetitions, self.strides, bottleneck, strict=True
+            dimensions, repetitions, strides, bottleneck, strict=True
         ):
-            blocks = [ResBlock1d(channels, dim, stride, neck)]
+            blocks.append(ResBlock1d(channels, dim, int(stride), neck))
             blocks += [ResBlock1d(dim, dim, 1, neck) for _ in range(reps - 1)]
-            groups.append(nn.Sequential(*blocks))
             channels = dim
-        self.groups = nn.ModuleList(groups)
-        self.total_stride = math.prod(self.strides)
+        self.blocks = nn.ModuleList(blocks)
+        self.total_stride = math.prod(int(s) for s in strides)
         self.upsample: nn.Module = nn.Identity()
         if self.total_stride > 1:
             self.upsample = nn.ConvTranspose1d(
@@ -240,14 +252,9 @@ class ConvResNetEncoder(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         T = x.shape[1]
-        y = x.transpose(1, 2)  # (batch, features, time)
-        group_lengths = lengths
-        for group, stride in zip(self.groups, self.strides, strict=True):
-            group_lengths = (
-                group_lengths + stride - 1
-            ) // stride  # kernel 3, padding 1: ceil(L / s)
-            y = group(y)  # (batch, dim, time / stride so far)
-            y = y * lengths_mask(group_lengths, y.shape[-1])[:, None]
+        y, block_lengths = x.transpose(1, 2), lengths  # (batch, features, time)
+        for block in self.blocks:
+            y, block_lengths = block(y, block_lengths)  # (batch, dim, time / stride so far)
         y = self.upsample(y)[..., :T]  # (batch, channels, time)
         y = self.layer_norm(y.transpose(1, 2))  # (batch, time, channels)
         return y * lengths_mask(lengths, T)[..., None], lengths
