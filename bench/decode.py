@@ -8,6 +8,11 @@ the torch threads and the commit.
 
     .venv/bin/python bench/decode.py CHECKPOINT DATA [--lm LM.arpa] [--beam-size 50] [--threads 1]
         [--backends flashlight,python] [--max-items N] [--json]
+    .venv/bin/python bench/decode.py --simulate 120 [--lm LM.arpa] ...
+
+``--simulate SECONDS`` needs no checkpoint: it decodes simulated sEMG posteriors (99 classes at
+125 frames/s; sonnet lines typed at 4 keys/s, each key's frame also giving a random rival key a
+near-equal score, every other frame blank with small noise on the rest), seeded.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from keyscribe.emg.keys import EMG_ALPHABET
 
 
 def _commit() -> str:
@@ -34,32 +42,18 @@ def _commit() -> str:
     return out.stdout.strip()
 
 
-def run(
-    checkpoint: str,
-    data: str,
-    lm: str | None,
-    beam_size: int,
-    lm_weight: float,
-    insertion_bonus: float,
-    backends: list[str],
-    threads: int,
-    max_items: int | None,
-) -> dict[str, Any]:
+def _model_items(checkpoint: str, data: str, max_items: int | None) -> tuple[str, Any, list[Any]]:
+    """Each item's log-probs (the network runs once), reference and seconds of signal."""
     from keyscribe import api, builders
-    from keyscribe.decoding.beam import BeamOptions
-    from keyscribe.decoding.greedy import decode_greedy
-    from keyscribe.metrics import EditCounts
 
-    torch.set_num_threads(threads)
     recognizer = api.load_model(checkpoint)
     cfg, alphabet = recognizer.config, recognizer.alphabet
     dataset: Any = builders.domain_spec(cfg.domain).eval_dataset(cfg, Path(data), alphabet)
-    emg = cfg.domain == "emg"
     items = []
     for i in range(min(len(dataset), max_items or len(dataset))):
         sample = dataset[i]
         log_probs, length = recognizer.log_probs(sample)
-        if emg:
+        if cfg.domain == "emg":
             from keyscribe.emg.session import SAMPLE_RATE_HZ
 
             seconds = sample.inputs.shape[0] * cfg.data.hop_length / SAMPLE_RATE_HZ
@@ -68,6 +62,49 @@ def run(
             seconds = 0.0
             reference = list(sample.text) if sample.text is not None else sample.targets.tolist()
         items.append((log_probs[:length].clone(), reference, seconds))
+    return cfg.domain, alphabet, items
+
+
+def simulated_item(seconds: float, seed: int = 0) -> tuple[torch.Tensor, list[int], float]:
+    """Simulated sEMG log-probs ``(time, 99)`` at 125 frames/s, their key labels, the seconds."""
+    from keyscribe.decoding.charlm import sonnets_lines
+    from keyscribe.emg.keys import text_to_labels
+
+    rng = np.random.default_rng(seed)
+    frames = int(seconds * 125)
+    labels = text_to_labels(" ".join(line.strip() for line in sonnets_lines()))[: int(seconds * 4)]
+    x = rng.normal(size=(frames, EMG_ALPHABET.num_classes))
+    x[:, EMG_ALPHABET.blank] += 9.0
+    for t, label in zip(np.linspace(10, frames - 10, len(labels)).astype(int), labels, strict=True):
+        x[t, label] += 12.0 + rng.normal()
+        x[t, rng.integers(0, 94)] += 11.0 + rng.normal()  # a rival key
+    log_probs = torch.tensor(x).log_softmax(-1)
+    return log_probs, labels, seconds
+
+
+def run(
+    checkpoint: str | None,
+    data: str | None,
+    lm: str | None,
+    beam_size: int,
+    lm_weight: float,
+    insertion_bonus: float,
+    backends: list[str],
+    threads: int,
+    max_items: int | None,
+    simulate: float = 0.0,
+) -> dict[str, Any]:
+    from keyscribe import builders
+    from keyscribe.decoding.beam import BeamOptions
+    from keyscribe.decoding.greedy import decode_greedy
+    from keyscribe.metrics import EditCounts
+
+    torch.set_num_threads(threads)
+    if simulate:
+        domain, alphabet, items = "emg", EMG_ALPHABET, [simulated_item(simulate)]
+    else:
+        domain, alphabet, items = _model_items(checkpoint, data, max_items)
+    emg = domain == "emg"
 
     def greedy(lp: torch.Tensor) -> list[int]:
         return decode_greedy(lp[None], torch.tensor([len(lp)]), alphabet.blank)[0]
@@ -75,13 +112,13 @@ def run(
     decoders: list[tuple[str, str, Any]] = [("greedy", "-", greedy)]
     for backend in backends:
         plain = BeamOptions(beam_size=beam_size, insertion_bonus=0.0, backend=backend)
-        beam = builders.build_beam_decoder(cfg.domain, alphabet, None, plain)
+        beam = builders.build_beam_decoder(domain, alphabet, None, plain)
         decoders.append(("beam", backend, lambda lp, d=beam: list(d.decode(lp)[0].label_ids)))
         if lm:
             options = BeamOptions(
                 beam_size, lm_weight=lm_weight, insertion_bonus=insertion_bonus, backend=backend
             )
-            with_lm = builders.build_beam_decoder(cfg.domain, alphabet, lm, options)
+            with_lm = builders.build_beam_decoder(domain, alphabet, lm, options)
             decoders.append(
                 ("beam+lm", backend, lambda lp, d=with_lm: list(d.decode(lp)[0].label_ids))
             )
@@ -110,9 +147,9 @@ def run(
             row["ms_per_line"] = round(1000 * elapsed / len(items), 2)
         rows.append(row)
     return {
-        "checkpoint": checkpoint,
+        "checkpoint": checkpoint or f"simulated posteriors ({simulate} s)",
         "data": data,
-        "domain": cfg.domain,
+        "domain": domain,
         "items": len(items),
         "frames": frames,
         "signal_seconds": round(signal, 1),
@@ -132,8 +169,11 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("checkpoint")
-    parser.add_argument("data", help="sEMG session file/folder or HTR lines")
+    parser.add_argument("checkpoint", nargs="?")
+    parser.add_argument("data", nargs="?", help="sEMG session file/folder or HTR lines")
+    parser.add_argument(
+        "--simulate", type=float, default=0.0, help="seconds of simulated sEMG instead"
+    )
     parser.add_argument("--lm", default=None, help="ARPA character LM for the beam+lm rows")
     parser.add_argument("--beam-size", type=int, default=50)
     parser.add_argument("--lm-weight", type=float, default=2.0)
@@ -147,6 +187,8 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = get_args(argv)
+    if not args.simulate and not (args.checkpoint and args.data):
+        raise SystemExit("give CHECKPOINT DATA, or --simulate SECONDS")
     out = run(
         args.checkpoint,
         args.data,
@@ -157,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         [b for b in args.backends.split(",") if b],
         args.threads,
         args.max_items,
+        args.simulate,
     )
     if args.json:
         print(json.dumps(out, indent=2))
