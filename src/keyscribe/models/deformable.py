@@ -9,10 +9,13 @@ with bilinear interpolation; input pixels outside the image count as zeros (so z
 exactly ``nn.Conv2d`` with zero padding). The offset channel layout ``(dy, dx)`` per cell is the
 one torchvision and the original implementation use.
 
-Implementation: one ``F.grid_sample`` call gathers the deformed "columns" of every cell at once
-(native bilinear kernels, forward and backward, on CPU and CUDA), then one batched matmul with the
-weights. On CPU this was faster than gather / index-select and sparse-matrix formulations; see
-bench/deformable.py and docs/benchmarks.md.
+Implementation: the deformed "columns" (every input channel at every kernel cell's sampling
+point) are built in one vectorised call, then multiplied by the weights in one matmul. Two ways to
+build them, picked by channel count (``method="auto"``): ``F.embedding_bag`` over a channels-last
+table of pixels (4 weighted corners per point; wins with many channels) or ``F.grid_sample``
+(wins with few). Both have native forward and backward kernels on CPU and CUDA. Tried and dropped
+as slower on CPU: index_select + weighted sums, index_add_ backward, sparse CSR matmul. Figures in
+docs/benchmarks.md (bench/deformable.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from torch import Tensor, nn
 __all__ = ["DeformConv2d", "deform_conv2d"]
 
 IntPair = int | tuple[int, int]
+
+# From bench/deformable.py on 2 EPYC cores: gather beats grid_sample from about this many channels.
+AUTO_GATHER_CHANNELS = 48
 
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
@@ -76,7 +82,7 @@ def deform_conv2d(
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,
-    method: str = "gather",
+    method: str = "auto",
 ) -> Tensor:
     """Deformable 2-D convolution with bilinear sampling.
 
@@ -84,10 +90,12 @@ def deform_conv2d(
     kernel cell k (row-major); weight (O, C, kh, kw); bias (O,) or None. Returns (N, O, H_out, W_out)
     (in channels-last memory layout with ``method="gather"``).
 
-    ``method="gather"`` (default, fastest on CPU): the input, zero-padded and channels-last, is a
-    table of pixel vectors; ``F.embedding_bag`` sums the 4 bilinear corners of every sampling point
-    with their weights, giving (N*H_out*W_out, kh*kw*C) columns for one matmul.
-    ``method="grid_sample"``: one ``F.grid_sample`` call, then one batched matmul.
+    ``method="gather"``: the input, zero-padded and channels-last, is a table of pixel vectors;
+    ``F.embedding_bag`` sums the 4 bilinear corners of every sampling point with their weights,
+    giving (N*H_out*W_out, kh*kw*C) columns for one matmul. Fastest on CPU from ~48 channels.
+    ``method="grid_sample"``: one ``F.grid_sample`` call, then one batched matmul; fastest on CPU
+    for few channels (its fused kernel computes the sampling positions once per point).
+    ``method="auto"`` (default): grid_sample on CUDA and below 48 input channels, else gather.
     """
     stride, padding, dilation = (
         _pair(stride, "stride"),
@@ -110,11 +118,15 @@ def deform_conv2d(
     if tuple(offset.shape) != (n, 2 * k, ho, wo):
         raise ValueError(f"offset must have shape {(n, 2 * k, ho, wo)}, got {tuple(offset.shape)}")
     args = (input, offset, weight, bias, stride, padding, dilation, (ho, wo))
+    if method == "auto":
+        method = (
+            "gather" if input.device.type == "cpu" and c >= AUTO_GATHER_CHANNELS else "grid_sample"
+        )
     if method == "gather":
         return _deform_gather(*args)
     if method == "grid_sample":
         return _deform_grid_sample(*args)
-    raise ValueError(f"method must be 'gather' or 'grid_sample', got {method!r}")
+    raise ValueError(f"method must be 'auto', 'gather' or 'grid_sample', got {method!r}")
 
 
 class _TableGrad(torch.autograd.Function):
