@@ -67,3 +67,66 @@ def grid(
     results = recognizer._results([dataset[i] for i in chosen])
     line_grid(results, [dataset.lines[i] for i in chosen], out, title=f"{checkpoint} on {lines}")
     typer.echo(f"wrote {out} ({len(chosen)} lines)")
+
+
+@htr_app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (gets train/ and val/).")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to render.")],
+    seed: Annotated[int, typer.Option(help="Random seed (line i depends on seed and i only).")] = 0,
+    height: Annotated[int, typer.Option(help="Line height in px (16-512).")] = 128,
+    text: Annotated[
+        Path | None,
+        typer.Option(help="UTF-8 text to draw lines from (default: bundled French + English)."),
+    ] = None,
+    fonts: Annotated[
+        Path | None, typer.Option(help="Extra folder of .ttf/.otf/.woff fonts to use as well.")
+    ] = None,
+    val_fraction: Annotated[float, typer.Option(help="Share of lines in val/.")] = 0.1,
+    image_format: Annotated[str, typer.Option("--format", help="jpg or png.")] = "jpg",
+    workers: Annotated[int, typer.Option(help="Processes (output does not depend on it).")] = 1,
+    fetch: Annotated[
+        bool, typer.Option(help="Fetch the npm handwriting fonts into the cache on first use.")
+    ] = True,
+) -> None:
+    """Render synthetic handwriting-like lines (image + .gt.txt) for pre-training."""
+    from keyscribe.htr.synth import SynthOptions, synthesize_lines
+
+    opts = SynthOptions(height=height, val_fraction=val_fraction, image_format=image_format)
+    summary = synthesize_lines(
+        out,
+        lines,
+        seed=seed,
+        height=height,
+        text=text,
+        fonts_dir=fonts,
+        workers=workers,
+        fetch=fetch,
+        options=opts,
+        log=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(
+        f"wrote {summary['train']} train + {summary['val']} val lines to {out} "
+        f"({len(summary['fonts'])} fonts, mean width {summary['mean_width']} px)"
+    )
+
+
+@htr_app.command("fetch-fonts")
+def fetch_fonts_cmd(
+    dest: Annotated[
+        Path | None,
+        typer.Option(help="Folder (default: $KEYSCRIBE_FONT_DIR or ~/.cache/keyscribe/fonts)."),
+    ] = None,
+    names: Annotated[
+        list[str] | None, typer.Option("--name", help="Only this @fontsource package (repeatable).")
+    ] = None,
+) -> None:
+    """Download the handwriting fonts (npm @fontsource packages, OFL/Apache) used by synth."""
+    from keyscribe.htr.fonts import FONT_PACKAGES, fetch_fonts, font_cache_dir
+
+    target = dest or font_cache_dir()
+    got = fetch_fonts(target, names or None, log=lambda m: typer.echo(m, err=True))
+    wanted = len(names) if names else len(FONT_PACKAGES)
+    typer.echo(f"{len(got)}/{wanted} fonts in {target}")
+    if len(got) < wanted:
+        raise typer.Exit(1)
