@@ -230,6 +230,24 @@ def demo(
     typer.echo(f"decoded:   {r['typed_text'][:300]!r}")
 
 
+@app.command()
+def sweep(
+    configs: Annotated[list[Path], typer.Argument(help="Config files, or folders of them (one run each).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder: <out>/<config name>/ per run.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Data root (overrides data.root).")] = None,
+    epochs_scale: Annotated[float | None, typer.Option(help="Multiply every run's epochs (and warm-up).")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget per run, minutes.")] = None,
+    sets: SetOption = None,
+) -> None:
+    """Train configs one after another (finished runs skipped, killed ones resumed), then write
+    <out>/results.csv, results.md and plots/."""
+    from keyscribe.sweep import SweepOptions, run_sweep
+
+    options = SweepOptions(_overrides(sets, data=data), epochs_scale, max_minutes)
+    run_sweep(configs, out, options, log=typer.echo)
+    typer.echo(f"wrote {out / 'results.md'}, {out / 'results.csv'} and {out / 'plots'}/")
+
+
 @data_app.command("inspect")
 def data_inspect(
     session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session.")],

@@ -72,6 +72,7 @@ class DecoderConfig:
 @dataclass
 class ExperimentConfig:
     name: str = "experiment"
+    description: str = ""  # one line for result tables, e.g. the paper row a config reproduces
     domain: str = "emg"
     seed: int = 1501
     out_dir: str = ""  # run directory; empty means runs/<name>

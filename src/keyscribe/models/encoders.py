@@ -150,7 +150,7 @@ class RecurrentEncoder(nn.Module):
 class ResBlock1d(nn.Module):
     """Residual block of two kernel-3 convolutions over time (Wang et al. 2017; Figure 2a).
 
-    (batch, channels_in, time), valid (batch, time) -> (batch, channels_out, ceil(time / stride)).
+    (batch, channels_in, time), lengths -> (batch, channels_out, ceil(time / stride)), lengths.
     ``bottleneck`` swaps the two convolutions for 1 -> 3 -> 1 with a quarter of the channels in
     the middle. The shortcut is the identity, or a strided 1x1 convolution when shape changes.
     Frames past an item's length are zeroed before every kernel-3 convolution, so padding never
