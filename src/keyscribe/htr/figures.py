@@ -21,8 +21,8 @@ def deformable_layers(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module
     where (sy, sx) is the input-pixel size of one cell of the map that conv reads."""
     from keyscribe.models.deformable import DeformConv2d
 
-    frontend = model.frontend
-    found = []
+    frontend: Any = model.frontend
+    found: list[tuple[int, torch.nn.Module, tuple[int, int]]] = []
     sy = sx = 1
     for index, (layer, block) in enumerate(zip(frontend.layers, frontend.blocks, strict=True)):
         conv = block[0]
@@ -88,7 +88,8 @@ def show_offsets(
     with torch.inference_mode():
         log_probs, lengths = recognizer.model(inputs, torch.tensor([inputs.shape[1]]))
     ids = recognizer.decode(log_probs[0], int(lengths[0]))
-    offsets = conv.last_offsets[0].detach().float().cpu().numpy()  # (2K, H_out, W_out)
+    last: torch.Tensor = conv.last_offsets  # type: ignore[assignment]
+    offsets = last[0].detach().float().cpu().numpy()  # (2K, H_out, W_out)
     magnitude = np.sqrt(offsets[0::2] ** 2 + offsets[1::2] ** 2).sum(axis=0)  # (H_out, W_out)
     # cells next to the map border deform to dodge the zero padding; draw the inner ones
     inner = np.zeros_like(magnitude)

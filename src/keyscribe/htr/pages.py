@@ -89,7 +89,7 @@ def _read_page_xml(xml: Path, tree: etree._ElementTree, version: str) -> Page:
     page_el = root.find("p:Page", ns)
     if page_el is None:
         raise DataError(xml, "PAGE file without a Page element")
-    lines = []
+    lines: list[PageLine] = []
     for el in page_el.iterfind(".//p:TextLine", ns):
         line_id = el.get("id") or f"line{len(lines)}"
         coords = el.find("p:Coords", ns)
@@ -117,7 +117,7 @@ def _read_alto(xml: Path, tree: etree._ElementTree) -> Page:
     if unit and unit.strip() != "pixel":
         raise DataError(xml, f"MeasurementUnit {unit.strip()!r} is not supported (need 'pixel')")
     name = root.findtext(f".//{q('sourceImageInformation')}/{q('fileName')}", namespaces=ns)
-    lines = []
+    lines: list[PageLine] = []
     for el in root.iterfind(f".//{q('TextLine')}", namespaces=ns):
         line_id = el.get("ID") or f"line{len(lines)}"
         polygon_el = el.find(f"{q('Shape')}/{q('Polygon')}", namespaces=ns)

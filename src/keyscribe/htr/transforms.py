@@ -64,7 +64,7 @@ def _affine(img: Image.Image, rng: np.random.Generator, cfg: AugmentConfig) -> I
     w, h = img.size
     slant = rng.uniform(-cfg.max_slant, cfg.max_slant)
     angle = np.deg2rad(rng.uniform(-cfg.max_rotate_deg, cfg.max_rotate_deg))
-    sx = rng.uniform(*cfg.scale_x)
+    sx = rng.uniform(cfg.scale_x[0], cfg.scale_x[1])
     cos, sin = np.cos(angle), np.sin(angle)
     # forward map: p' = A (p - c) + c', with A = R(angle) @ Shear(slant) @ Scale(sx, 1)
     a = (
@@ -119,7 +119,9 @@ def augment_line(img: Image.Image, rng: np.random.Generator, cfg: AugmentConfig)
             ImageFilter.MinFilter(3) if rng.random() < 0.5 else ImageFilter.MaxFilter(3)
         )
     if rng.random() < cfg.p * 0.5:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*cfg.blur_radius)))
+        img = img.filter(
+            ImageFilter.GaussianBlur(rng.uniform(cfg.blur_radius[0], cfg.blur_radius[1]))
+        )
     arr = np.asarray(img)
     if cfg.elastic_px > 0 and rng.random() < cfg.p:
         arr = _elastic(arr, rng, cfg)
