@@ -7,7 +7,8 @@ ambiguous frames their scores differ a little):
 
 * ``python``: the prefix beam search below (pure Python over NumPy arrays). It skips extensions
   that provably cannot enter the beam, which makes it as fast as flashlight on sEMG posteriors
-  (bench/decode.py). It is the fallback when flashlight-text is not installed.
+  (mostly blank frames; bench/decode.py), though not on flat ones. It is the fallback when
+  flashlight-text is not installed.
 * ``flashlight``: flashlight-text's native ``LexiconFreeDecoder`` (C++). ``auto`` picks it where
   it runs natively: its bundled KenLM reading the ARPA file for a plain alphabet view with no
   insertion bonus, or no LM. Asked for explicitly, it also serves edits (⌫), ignored keys (⇧),
