@@ -241,6 +241,7 @@ def default_lm_path(corpus: str = "shakespeare", order: int = DEFAULT_ORDER) -> 
     path = cache_dir() / "lm" / f"english-{corpus}-char{order}.arpa"
     if path.exists():
         return path
+    print(f"keyscribe: building the default character LM {path} (once)", file=sys.stderr)
     if corpus == "shakespeare":
         try:
             lines = shakespeare_lines()
