@@ -88,6 +88,8 @@ def default(
     """Print the path of the default English character LM, building it on first use."""
     from keyscribe.decoding.charlm import default_lm_path
 
+    if corpus not in ("shakespeare", "sonnets"):
+        raise typer.BadParameter(f"--corpus must be 'shakespeare' or 'sonnets', got {corpus!r}")
     typer.echo(str(default_lm_path(corpus)))
 
 
