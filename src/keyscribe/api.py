@@ -356,7 +356,9 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
     items = []
     start = time.perf_counter()
     htr = recognizer.domain == "htr"
+    decode_seconds = 0.0
     for result in recognizer.results(dataset):
+        decode_seconds += result["decode_seconds"]
         if htr:  # characters of the exact text: ones outside the charset count as errors
             chars.add(list(result["reference_text"]), list(result["text"]))
         else:
@@ -369,6 +371,8 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
     out.update(chars.as_dict("cer"))
     out.update(wrds.as_dict("wer"))
     out["seconds"] = round(time.perf_counter() - start, 3)
+    out["decoder"] = "greedy" if recognizer.beam is None else "beam"
+    out["decode_seconds"] = round(decode_seconds, 3)  # of which decoding (search, confidences)
     out["results"] = items
     return out
 

@@ -114,7 +114,7 @@ def evaluate(
     typer.echo(
         f"{scores['items']} items  CER {scores['cer']:.2f} % (ins {scores['cer_insertions']}, "
         f"del {scores['cer_deletions']}, sub {scores['cer_substitutions']} / {scores['cer_reference_length']})"
-        f"  WER {scores['wer']:.2f} %"
+        f"  WER {scores['wer']:.2f} %  ({scores['decoder']} decoding {scores['decode_seconds']:.1f} s)"
     )
 
 
