@@ -20,7 +20,7 @@ def inspect_session(
     reference windowed dataset yields them (padding widens only the EMG slice, so it is
     accepted for symmetry with training but never changes labels)."""
     with EmgSession(path) as session:
-        session.check_finite()
+        warnings = session.check_finite()
         labels = session.labels()
         info: dict[str, Any] = {
             "path": str(path),
@@ -35,6 +35,7 @@ def inspect_session(
             "num_prompts": len(session.prompts),
             "label_ids": labels,
             "label_text": labels_to_text(labels),
+            "warnings": warnings,
         }
         if window_length is not None:
             info["window_length"] = window_length

@@ -170,23 +170,30 @@ class EmgSession:
         start, stop = np.searchsorted(self.time, [start_t, end_t])
         return int(start), int(stop)
 
-    def check_finite(self, start: int = 0, stop: int | None = None, chunk: int = 1 << 20) -> None:
-        """Raise DataError at the first NaN/Inf sample or non-increasing timestamp in range."""
+    def check_finite(self, start: int = 0, stop: int | None = None, chunk: int = 1 << 20) -> list[str]:
+        """Raise DataError at the first NaN/Inf sample or timestamp; return warnings about
+        timestamp order.
+
+        Duplicated or decreasing timestamps are reported, not refused: the reference labels
+        windows by the timestamps at their two ends and never requires order, so neither do we.
+        """
         stop = len(self) if stop is None else stop
         last_t = -math.inf
+        warnings: list[str] = []
         for lo in range(start, stop, chunk):
             emg, t = self.read(lo, min(lo + chunk, stop))
             bad = ~np.isfinite(emg).all(axis=(1, 2))
             if bad.any():
                 raise DataError(self.path, f"non-finite EMG sample at index {lo + int(bad.argmax())}")
             if not np.isfinite(t).all():
-                raise DataError(self.path, "non-finite timestamp")
+                raise DataError(self.path, f"non-finite timestamp at index {lo + int((~np.isfinite(t)).argmax())}")
             steps = np.diff(np.concatenate([[last_t], t]))
-            if (steps <= 0).any():
-                raise DataError(
-                    self.path, f"timestamps not increasing at index {lo + int((steps <= 0).argmax())}"
-                )
+            if not warnings and (steps <= 0).any():
+                i = lo + int((steps <= 0).argmax())
+                kind = "duplicated" if steps[i - lo] == 0 else "decreasing"
+                warnings.append(f"{self.path}: timestamps not increasing ({kind}) at index {i}")
             last_t = t[-1]
+        return warnings
 
     # -- labels ---------------------------------------------------------------------------------
     def labels(self, start_t: float = -math.inf, end_t: float = math.inf) -> list[int]:
