@@ -27,7 +27,7 @@ from keyscribe.decoding.confidence import label_confidences, word_confidences
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.errors import CheckpointError, ConfigError, DataError
 from keyscribe.metrics import EditCounts, words
-from keyscribe.models.ctc import CTCModel
+from keyscribe.models.ctc import CTCModel, InputTooShortError
 from keyscribe.training.checkpoint_io import atomic_write_text
 
 # -- configs --------------------------------------------------------------------------------------
@@ -75,7 +75,11 @@ class Recognizer:
         """Items padded into one batch -> per item log-probs ``(time', classes)`` and length."""
         self.model.eval()
         batch = collate(samples)
-        out, lengths = self.model(batch.inputs, batch.input_lengths)
+        try:
+            out, lengths = self.model(batch.inputs, batch.input_lengths)
+        except InputTooShortError as exc:
+            item = samples[exc.indices[0]]
+            raise DataError(item.id, f"too short for this model ({exc.frames[0]} input frames give no output frame)") from None
         return [(out[i], int(lengths[i])) for i in range(len(samples))]
 
     def use_decoder(self, decoder: str = "greedy", lm: str | Path | None = None, options: Any = None) -> Recognizer:

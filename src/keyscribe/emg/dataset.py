@@ -81,10 +81,14 @@ class WindowedSessionDataset(Dataset[Sample]):
         stride: int | None = None,
         padding: tuple[int, int] = (1800, 200),
         jitter: bool = False,
+        min_samples: int = 1,
+        require_keystrokes: bool = False,
     ) -> None:
         self.path = Path(path)
         with EmgSession(self.path) as session:
             self.num_samples = len(session)
+            if require_keystrokes and not session.keystrokes:
+                raise DataError(self.path, "session has no keystrokes: nothing to train or validate on")
             if session.condition != "on_keyboard":
                 raise DataError(self.path, f"unsupported condition '{session.condition}' (need on_keyboard)")
         self.window_length = window_length or self.num_samples
@@ -92,6 +96,10 @@ class WindowedSessionDataset(Dataset[Sample]):
             raise DataError(
                 self.path,
                 f"session has {self.num_samples} samples, shorter than one window ({self.window_length})",
+            )
+        if self.num_samples < min_samples:
+            raise DataError(
+                self.path, f"session has {self.num_samples} samples, too short (needs {min_samples}: one spectrogram frame)"
             )
         self.stride = stride or self.window_length
         self.padding = padding
@@ -123,8 +131,13 @@ class WindowedSessionDataset(Dataset[Sample]):
         left, right = self.padding
         start = max(offset - left, 0)
         emg, time = self.session.read(start, offset + self.window_length + right)
-        if not np.isfinite(emg).all():
-            raise DataError(self.path, f"non-finite EMG samples in window {idx}")
+        bad = ~np.isfinite(emg).all(axis=(1, 2))
+        if bad.any():
+            where = start + int(bad.argmax())
+            raise DataError(self.path, f"non-finite EMG sample at index {where} (window {idx})")
+        if not np.isfinite(time).all():
+            where = start + int((~np.isfinite(time)).argmax())
+            raise DataError(self.path, f"non-finite timestamp at index {where} (window {idx})")
         start_t = time[offset - start]
         end_t = time[offset + self.window_length - 1 - start]
         labels = self.session.labels(start_t, end_t)
@@ -283,6 +296,7 @@ def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
                     cfg.stride,
                     padding,
                     jitter=train and cfg.window_jitter,
+                    require_keystrokes=True,
                 )
                 for p in paths
             ]

@@ -56,10 +56,12 @@ def _eval_dataset(cfg: EmgExperimentConfig, path: Path, alphabet: Alphabet) -> D
     """Whole sessions from one file, a split folder, or a metadata-indexed root (test split)."""
     _, tf = data_transforms(cfg.data, eval_channel_projection(cfg.data))
     if path.is_file() and path.suffix != ".csv":
-        return WindowedSessionDataset(path, tf, None, padding=(0, 0))
+        return WindowedSessionDataset(path, tf, None, padding=(0, 0), min_samples=cfg.data.n_fft)
     entries = index_sessions(path) if path.is_dir() else index_sessions(path.parent, path)
     tests = [e for e in entries if e.split == "test"] or entries
-    return ConcatDataset([WindowedSessionDataset(e.path, tf, None, padding=(0, 0)) for e in tests])
+    return ConcatDataset(
+        [WindowedSessionDataset(e.path, tf, None, padding=(0, 0), min_samples=cfg.data.n_fft) for e in tests]
+    )
 
 
 def _example_input(cfg: EmgExperimentConfig) -> Tensor:

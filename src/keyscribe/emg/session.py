@@ -64,6 +64,10 @@ def _check_keystrokes(path: Path, items: list[Any]) -> list[dict[str, Any]]:
     return items
 
 
+def _first_line(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
 class EmgSession:
     """One session file. Use as a context manager, or call ``close()``.
 
@@ -83,6 +87,9 @@ class EmgSession:
             raise DataError(self.path, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
         try:
             self._open()
+        except (KeyError, OSError, ValueError, RuntimeError) as exc:  # h5py on a damaged file
+            self._file.close()
+            raise DataError(self.path, f"corrupt HDF5 structure ({_first_line(exc)})") from None
         except BaseException:
             self._file.close()
             raise
@@ -126,10 +133,16 @@ class EmgSession:
         self.prompts = (
             _parse_json_list(path, "prompts", attrs["prompts"]) if "prompts" in attrs else []
         )
+        for i, prompt in enumerate(self.prompts):
+            if not isinstance(prompt, dict):
+                raise DataError(path, f"prompts[{i}] must be an object, got {type(prompt).__name__}")
         self.session_name = str(attrs.get("session_name", path.stem))
         self.user = str(attrs.get("user", "unknown"))
         self.condition = str(attrs.get("condition", "on_keyboard"))
-        self.duration_mins = float(attrs.get("duration_mins", len(ts) / SAMPLE_RATE_HZ / 60))
+        try:
+            self.duration_mins = float(attrs.get("duration_mins", len(ts) / SAMPLE_RATE_HZ / 60))
+        except (TypeError, ValueError):
+            raise DataError(path, f"attribute 'duration_mins' must be a number, got {attrs['duration_mins']!r}") from None
         self._time: np.ndarray | None = None
 
     # -- context management -------------------------------------------------------------------
@@ -154,14 +167,20 @@ class EmgSession:
     def time(self) -> np.ndarray:
         """All timestamps ``(samples,)``; read once (8 bytes per sample), then cached."""
         if self._time is None:
-            self._time = np.asarray(self._ts.fields(TIME_FIELD)[:], dtype=np.float64)
+            try:
+                self._time = np.asarray(self._ts.fields(TIME_FIELD)[:], dtype=np.float64)
+            except (OSError, ValueError) as exc:  # a damaged chunk
+                raise DataError(self.path, f"unreadable timestamps ({_first_line(exc)})") from None
         return self._time
 
     def read(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Samples [start, stop) -> emg ``(n, 2, 16)`` float32, time ``(n,)`` float64."""
         stop = len(self) if stop is None else min(stop, len(self))
         start = max(0, start)
-        rows = self._ts[start:stop]
+        try:
+            rows = self._ts[start:stop]
+        except (OSError, ValueError) as exc:  # a damaged or truncated chunk
+            raise DataError(self.path, f"unreadable samples {start}-{stop} ({_first_line(exc)})") from None
         emg = np.stack([rows[f] for f in EMG_FIELDS], axis=1).astype(np.float32, copy=False)
         return emg, np.asarray(rows[TIME_FIELD], dtype=np.float64)
 
