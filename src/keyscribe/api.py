@@ -341,8 +341,12 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         results["init_from"] = {"checkpoint": cfg.init_from, **init}
     train_cer = trainer.callback_metrics.get("train/CER")
     results["train_cer"] = round(float(train_cer), 4) if train_cer is not None else None
-    if best.exists():
-        recognizer = load_model(best)
+    # A run stopped by its time budget before its first validation has no best.ckpt: score the
+    # last weights instead, and say so.
+    scored = best if best.exists() else run_dir / "last.ckpt"
+    if scored.exists():
+        results["scored_checkpoint"] = str(scored)
+        recognizer = load_model(scored)
         for split in ("val", "test"):
             if split in datamodule.datasets:
                 scores = evaluate_dataset(recognizer, datamodule.datasets[split], split)
