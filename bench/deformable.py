@@ -19,6 +19,7 @@ model, threads, torch, commit, load average: other processes skew the figures).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -96,7 +97,7 @@ def bench_layer(spec: dict[str, Any], methods: list[str], reps: int) -> dict[str
 
     cases: dict[str, Callable[[], torch.Tensor]] = {"conv": lambda: conv(x)}
     for m in methods:
-        cases[f"op_{m}"] = lambda m=m: deform_conv2d(x, offset, w, bias, 1, p, method=m)
+        cases[f"op_{m}"] = functools.partial(deform_conv2d, x, offset, w, bias, 1, p, method=m)
     cases["layer"] = lambda: layer(x)
     times: dict[str, list[float]] = {f"{n}_{mode}": [] for n in cases for mode in ("fwd", "fb")}
     for rep in range(reps + 1):  # the first round warms up

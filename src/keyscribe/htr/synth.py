@@ -226,8 +226,8 @@ def render_line(
     blur = rng.uniform(*opts.blur)
     if blur > 0.2:
         arr = ndimage.gaussian_filter(arr, blur)
-    arr = arr + rng.normal(0, rng.uniform(*opts.noise), arr.shape)
-    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "L")
+    noisy = arr + rng.normal(0, rng.uniform(*opts.noise), arr.shape)
+    return Image.fromarray(np.clip(noisy, 0, 255).round().astype(np.uint8), "L")
 
 
 @dataclass(frozen=True)
@@ -304,6 +304,8 @@ def synthesize_lines(
         raise DataError(None, f"--workers must be at least 1, got {workers}")
     if out.exists() and not out.is_dir():
         raise DataError(out, "output path exists and is not a folder")
+    texts: tuple[str, ...]
+    weights: tuple[float, ...]
     if text is not None:
         texts, weights = (str(text),), (1.0,)
     else:

@@ -39,7 +39,7 @@ def _pair(value: IntPair, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return pair[0], pair[1]
 
 
 def _out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -143,14 +143,14 @@ class _TableGrad(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx, cols: Tensor, table: Tensor, flat: Tensor, weights: Tensor, shifts: tuple[int, ...]
-    ) -> Tensor:  # type: ignore[override]
+    ) -> Tensor:
         ctx.save_for_backward(flat, weights)
         ctx.rows = table.shape[0]
         ctx.shifts = shifts
         return cols.view_as(cols)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor | None, None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor | None, None, None, None]:
         flat, weights = ctx.saved_tensors
         grad_table = None
         if ctx.needs_input_grad[1]:
@@ -172,7 +172,7 @@ class _TableGrad(torch.autograd.Function):
         return grad, grad_table, None, None, None
 
 
-def _deform_gather(input, offset, weight, bias, stride, padding, dilation, out_hw):  # type: ignore[no-untyped-def]
+def _deform_gather(input, offset, weight, bias, stride, padding, dilation, out_hw):
     n, c, h, w = input.shape
     o, _, kh, kw = weight.shape
     (ho, wo), k = out_hw, kh * kw
@@ -236,7 +236,7 @@ def _base_grid(
     return grid.to(device=device, dtype=dtype), scale.to(device=device, dtype=dtype)
 
 
-def _deform_grid_sample(input, offset, weight, bias, stride, padding, dilation, out_hw):  # type: ignore[no-untyped-def]
+def _deform_grid_sample(input, offset, weight, bias, stride, padding, dilation, out_hw):
     n, c, h, w = input.shape
     o, _, kh, kw = weight.shape
     (ho, wo), k = out_hw, kh * kw
@@ -302,7 +302,8 @@ class DeformConv2d(nn.Module):
             bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
         nn.init.zeros_(self.offset_conv.weight)
-        nn.init.zeros_(self.offset_conv.bias)
+        if self.offset_conv.bias is not None:
+            nn.init.zeros_(self.offset_conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         offset = self.offset_conv(x)
