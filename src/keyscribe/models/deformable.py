@@ -134,8 +134,9 @@ class _TableGrad(torch.autograd.Function):
     bilinear corners read.
 
     Corner j of sampling point r reads table row ``flat[r] + shift[j]``, so one stable sort of
-    ``flat`` (a quarter of the corner indices) groups the points by row, and the transposed
-    gather per corner is an ``embedding_bag`` over those groups, added in at the corner's shift.
+    ``flat`` (a quarter of the corner indices) groups the points by row; one ``embedding_bag``
+    with a bag per (corner, row) sums their weighted gradients (the transposed gather), and each
+    corner's sums are added in at the corner's shift.
     On CPU this beats both embedding_bag's own backward (a sort of all corner indices) and
     ``index_add_``.
     """
