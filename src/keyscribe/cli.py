@@ -264,6 +264,8 @@ def data_inspect(
     except ValueError:
         raise typer.BadParameter(f"--padding must look like 1800,200, got {padding!r}") from None
     info = inspect_session(session, window_length, stride, (left, right))
+    for warning in info["warnings"]:
+        typer.echo(f"keyscribe: warning: {warning}", err=True)
     if as_json:
         _print_json(info)
         return

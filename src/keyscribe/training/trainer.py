@@ -31,17 +31,25 @@ from keyscribe.training.checkpoint_io import AtomicCheckpointIO
 
 def build_trainer(cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callback] | None = None) -> L.Trainer:
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = ModelCheckpoint(
+    best = ModelCheckpoint(
         dirpath=run_dir,
         filename="best",
         monitor="val/CER",
         mode="min",
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    # Lightning only refreshes ``save_last`` when a top-k save happened, so the end-of-epoch state
+    # that ``--resume`` needs gets its own callback, overwritten after every epoch.
+    last = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="last",
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [best, last, LearningRateMonitor(logging_interval="epoch")]
     if cfg.progress_bar:
         callbacks.append(RichProgressBar(leave=True))
     if cfg.early_stopping_patience > 0:
