@@ -39,6 +39,7 @@ HTR_TINY = {
             "kind": "puigcerver",
             "channels": [4, 4],
             "pool_widths": [2, 1],
+            "pool_heights": [2, 2],
             "dropout": 0.0,
         },
         "encoder": {"kind": "lstm", "hidden_size": 8, "num_layers": 1, "dropout": 0.0},

@@ -114,7 +114,8 @@ class LineDataset(Dataset[Sample]):
             )
         self.unknown_characters = sum(unknown.values())
         if not self.lines:
-            raise DataError(name, f"no usable lines ({self.skipped} skipped)")
+            first = f"; first: {report.skipped[0]}" if report.skipped else ""
+            raise DataError(name, f"no usable lines ({self.skipped} skipped{first})")
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -101,17 +101,39 @@ def read_text_file(path: Path) -> str:
 
 
 def open_image(path: Path) -> Image.Image:
-    """Decoded, EXIF-oriented image; a missing, corrupt or empty file raises DataError."""
+    """Decoded, EXIF-oriented 8-bit image (see :func:`to_8bit`); a missing, corrupt, empty or
+    decompression-bomb-sized file raises DataError."""
     if not path.is_file():
         raise DataError(path, "image file missing")
     try:
         with Image.open(path) as im:
             im.load()
             image = ImageOps.exif_transpose(im)
+    except Image.DecompressionBombError:
+        raise DataError(path, "image too large (over Pillow's decompression-bomb limit)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(path, f"unreadable image ({exc.__class__.__name__})") from None
     if image.width < 1 or image.height < 1:
         raise DataError(path, "empty image")
+    return to_8bit(image)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """An image whose ``convert("L")`` means what it shows: 16/32-bit integer images scaled to
+    8 bits (Pillow clips them, so a 16-bit scan would turn white), float images in [0, 1] scaled
+    by 255, transparent pixels composited over white paper (not black)."""
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max(initial=0.0)
+        if image.mode == "F" and top <= 1.0:
+            values = values * 255.0
+        elif top > 255.0:
+            values = values / (257.0 if top <= 65535.0 else top / 255.0)
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(paper, rgba).convert("RGB")
     return image
 
 
