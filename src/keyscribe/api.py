@@ -213,8 +213,13 @@ def load_model(path: str | Path) -> Recognizer:
 
     if "keyscribe" in ckpt:
         meta = ckpt["keyscribe"]
-        cfg = config_from_tree(meta["config"], path)
-        alphabet = Alphabet.from_dict(meta["alphabet"])
+        try:
+            cfg = config_from_tree(meta["config"], path)
+            alphabet = Alphabet.from_dict(meta["alphabet"])
+        except ConfigError as exc:
+            raise CheckpointError(path, f"its config: {exc.problem}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(path, f"damaged keyscribe metadata ({exc.__class__.__name__}: {exc})") from None
         state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     elif reference.is_reference_checkpoint(ckpt):
         cfg = config_from_tree(reference.reference_config_tree(ckpt), path)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -169,6 +170,8 @@ def estimate(
             if a <= 4:
                 count_of_counts[k][a - 1] += 1
 
+    if not kept[1]:
+        raise ValueError("the corpus has no text")
     probs: list[dict[str, float]] = [{} for _ in range(order + 1)]
     backoffs: list[dict[str, float]] = [{} for _ in range(order + 1)]
     vocabulary = len(kept[1]) + 1  # every predicted token plus <unk>
@@ -221,6 +224,7 @@ def write_arpa(
     ``<s>`` as a unigram with probability -99 (it is never predicted)."""
     order = len(probs) - 1
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     unigrams = dict(probs[1])
     unigrams[BOS] = 0.0
@@ -238,6 +242,8 @@ def write_arpa(
                     line += f"\t{_log10(backoffs[k][gram]):.6f}"
                 f.write(line + "\n")
         f.write("\n\\end\\\n")
+        f.flush()
+        os.fsync(f.fileno())  # a crash after the rename must not leave an empty model
     tmp.replace(path)
 
 
