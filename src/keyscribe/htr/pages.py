@@ -15,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from keyscribe.errors import DataError
+from keyscribe.training.checkpoint_io import atomic_write_bytes
 from keyscribe.htr.lines import IMAGE_SUFFIXES
 
 PAGE_NAMESPACES = {
@@ -203,8 +204,8 @@ def write_page_text(
             if line.id in confidences:
                 string.set("WC", f"{confidences[line.id]:.4f}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    page.tree.write(str(out), xml_declaration=True, encoding="UTF-8")
+    # temporary file + fsync + rename: a crash never leaves a half-written page behind
+    atomic_write_bytes(out, etree.tostring(page.tree, xml_declaration=True, encoding="UTF-8"))
     return out
 
 
