@@ -189,7 +189,9 @@ def tune_decoder(
     beam = dec.beam_overrides(beam_size, backend=backend)
     results = api.tune_decoder(checkpoint, data, lm, weights, bonus_values, beam or None)
     if out is not None:
-        out.write_text(json.dumps(results, indent=2) + "\n")
+        from keyscribe.training.checkpoint_io import atomic_write_text
+
+        atomic_write_text(out, json.dumps(results, indent=2) + "\n")
     if as_json:
         _print_json(results)
         return
