@@ -108,6 +108,19 @@ class Recognizer:
             raise DataError(lm, str(exc)) from None
         return self
 
+    def use_runtime(self, runtime: str = "torch", onnx: str | Path | None = None) -> Recognizer:
+        """Run the network with ``"torch"`` or ``"onnx"`` (ONNX Runtime on ``onnx``, by default
+        the checkpoint's name with ``.onnx``, as ``keyscribe export`` writes it)."""
+        if runtime not in ("torch", "onnx"):
+            raise ConfigError(None, f"runtime must be 'torch' or 'onnx', got {runtime!r}")
+        if runtime == "onnx":
+            from keyscribe.export import OnnxCTCModel
+
+            if onnx is None and self.path is None:
+                raise ConfigError(None, "runtime 'onnx' needs the path of an exported model")
+            self.model = OnnxCTCModel(onnx if onnx is not None else self.path.with_suffix(".onnx"))  # type: ignore[assignment]
+        return self
+
     def decode(self, log_probs: Tensor, length: int) -> list[int]:
         if self.beam is not None:
             return list(self.beam.decode(log_probs[:length])[0].label_ids)
@@ -415,6 +428,34 @@ def transcribe(
     beam_options: Any = None,
 ) -> list[dict[str, Any]]:
     return load_model(checkpoint).use_decoder(decoder, lm, beam_options).transcribe(path)
+
+
+def export(
+    checkpoint: str | Path, out: str | Path, format: str = "onnx", tolerance: float = 1e-3
+) -> dict[str, Any]:
+    """Export a checkpoint's network to ONNX (dynamic batch and time/width axes), checked
+    against torch with ONNX Runtime on two random batches of different lengths."""
+    from keyscribe.export import export_onnx, parity_batches
+
+    if format != "onnx":
+        raise ConfigError(None, f"export format must be 'onnx', got {format!r}")
+    recognizer = load_model(checkpoint)
+    spec = builders.domain_spec(recognizer.domain)
+    example = spec.example_input(recognizer.config) if spec.example_input else None
+    if example is None:
+        raise CheckpointError(checkpoint, f"domain {recognizer.domain!r} gives no example input to export with")
+    try:
+        result = export_onnx(recognizer.model, parity_batches(example), out, tolerance)
+    except ValueError as exc:
+        raise CheckpointError(checkpoint, f"ONNX export failed its parity check: {exc}") from None
+    return {
+        "checkpoint": str(checkpoint),
+        "out": str(result.path),
+        "format": format,
+        "max_abs_diff": result.max_abs_diff,
+        "tolerance": tolerance,
+        "parity_shapes": [list(s) for s in result.parity_shapes],
+    }
 
 
 def tune_decoder(

@@ -134,6 +134,10 @@ def transcribe(
     xml_out: Annotated[
         Path | None, typer.Option("--xml-out", help="HTR: folder for the PAGE/ALTO copies holding the text (default: beside each input).")
     ] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help="Run the network with 'torch' or 'onnx' (ONNX Runtime).")] = "torch",
+    onnx: Annotated[
+        Path | None, typer.Option("--onnx", help="With --runtime onnx: the exported model (default: CHECKPOINT with .onnx).")
+    ] = None,
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
     With --json: per-character and per-word confidences (and n-best lists). HTR inputs are line
@@ -141,7 +145,7 @@ def transcribe(
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
-    recognizer = api.load_model(checkpoint).use_decoder(decoder, lm, beam)
+    recognizer = api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
     results = []
     for path in inputs:
         found = recognizer.transcribe(path)
@@ -164,6 +168,22 @@ def transcribe(
             if r["reference_text"]:
                 typer.echo(f"reference: {r['reference_text']}")
             typer.echo(f"decoded:   {r['text']}")
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")],
+    format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Max abs log-prob difference allowed.")] = 1e-3,
+) -> None:
+    """Export the network (inputs -> log-probs, lengths) with dynamic batch and time/width axes,
+    after checking ONNX Runtime against torch on two batches of different lengths."""
+    from keyscribe import api
+
+    result = api.export(checkpoint, out, format, tolerance)
+    shapes = ", ".join("x".join(map(str, s)) for s in result["parity_shapes"])
+    typer.echo(f"wrote {result['out']}; ONNX Runtime vs torch max abs diff {result['max_abs_diff']:.3g} on inputs {shapes}")
 
 
 @app.command("tune-decoder")
