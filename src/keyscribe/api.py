@@ -23,7 +23,7 @@ from keyscribe.config import (
     to_yaml,
 )
 from keyscribe.data.batch import Sample, collate
-from keyscribe.decoding.confidence import label_confidences, word_confidences
+from keyscribe.decoding.confidence import best_path_confidences, label_confidences, word_confidences
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.errors import CheckpointError, ConfigError, DataError
 from keyscribe.metrics import EditCounts, words
@@ -140,7 +140,10 @@ class Recognizer:
             if len(hyps) > 1:
                 out["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in hyps]
         out["decode_seconds"] = round(time.perf_counter() - start, 4)
-        conf = label_confidences(log_probs[:length], ids, self.alphabet.blank)
+        if self.beam is None:  # the best path aligns itself (O(time), not O(time x labels))
+            conf = best_path_confidences(log_probs[:length], self.alphabet.blank)
+        else:
+            conf = label_confidences(log_probs[:length], ids, self.alphabet.blank)
         view = builders.lm_view(self.domain, self.alphabet)
         boundaries = {self.alphabet.symbol(i) for i, t in enumerate(view.tokens) if t in ("<sp>", "</s>")}
         out["label_ids"] = ids
@@ -162,6 +165,9 @@ class Recognizer:
         in width-sorted batches; others (whole sEMG sessions) one by one."""
         n = len(dataset)
         widths = getattr(dataset, "widths", None)
+        streamed = self._streamed_results(dataset) if widths is None and self.domain == "emg" else None
+        if streamed is not None:
+            return streamed
         if widths is None:
             batches = [[i] for i in range(n)]
         else:
@@ -171,6 +177,27 @@ class Recognizer:
         for batch in batches:
             for i, result in zip(batch, self._results([dataset[i] for i in batch]), strict=True):
                 results[i] = result
+        return results
+
+    def _streamed_results(self, dataset: Any) -> list[dict[str, Any]] | None:
+        """Whole sEMG sessions decoded chunk by chunk in bounded memory (see emg/stream.py), or
+        None when the model or the items do not allow it (then items are read whole)."""
+        from torch.utils.data import ConcatDataset
+
+        from keyscribe.emg.stream import can_stream, streamed_log_probs, whole_session_label
+
+        parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+        if not all(can_stream(self.model, part) for part in parts):
+            return None
+        results = []
+        for part in parts:
+            start = time.perf_counter()
+            streamed = streamed_log_probs(self.model, part, self.config.data.n_fft, self.config.data.hop_length)
+            if streamed is None:  # no output frame: the whole-item path names the problem
+                results += self._results([part[0]])
+                continue
+            log_probs, length = streamed
+            results.append(self._describe(whole_session_label(part), log_probs, length, time.perf_counter() - start))
         return results
 
     def _result(self, sample: Sample) -> dict[str, Any]:

@@ -70,6 +70,25 @@ def label_confidences(log_probs: Any, labels: Sequence[int], blank: int) -> list
     ]
 
 
+def best_path_confidences(log_probs: Any, blank: int) -> list[float]:
+    """:func:`label_confidences` of the greedy (best-path) output, without the alignment: the
+    best path is the Viterbi alignment of its own labels, so each label's frames are its run.
+    O(time) memory, where the alignment's back-pointers take time x labels bytes (gigabytes for
+    a long session)."""
+    lp = (
+        log_probs.detach().cpu().double().numpy()
+        if hasattr(log_probs, "detach")
+        else np.asarray(log_probs, dtype=np.float64)
+    )
+    if lp.shape[0] == 0:
+        return []
+    best = lp.argmax(axis=1)
+    starts = np.flatnonzero(np.concatenate(([True], best[1:] != best[:-1])))
+    run_max = np.maximum.reduceat(lp.max(axis=1), starts)
+    keep = best[starts] != blank
+    return [float(v) for v in np.exp(run_max[keep])]
+
+
 def word_confidences(
     text_symbols: Sequence[str], confidences: Sequence[float], separators: Collection[str]
 ) -> list[dict[str, Any]]:

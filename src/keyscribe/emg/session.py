@@ -189,7 +189,7 @@ class EmgSession:
         start, stop = np.searchsorted(self.time, [start_t, end_t])
         return int(start), int(stop)
 
-    def check_finite(self, start: int = 0, stop: int | None = None, chunk: int = 1 << 20) -> list[str]:
+    def check_finite(self, start: int = 0, stop: int | None = None, chunk: int = 1 << 18) -> list[str]:
         """Raise DataError at the first NaN/Inf sample or timestamp; return warnings about
         timestamp order.
 

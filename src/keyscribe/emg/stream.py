@@ -1,0 +1,92 @@
+"""Whole-session log-probs in bounded memory: the session is read, transformed and run through
+the model in chunks of output frames, so a multi-hour recording never sits in memory whole.
+
+Exact for the models whose every stage is local in time: the eval transform (channel projection,
+then the ``center=False`` log-spectrogram, whose frame ``f`` reads samples ``[f*hop, f*hop+n_fft)``),
+the per-frame spectrogram norm and rotation-invariant MLP, and the TDSConv encoder, whose output
+frame ``t`` reads input frames ``[t, t + trim]`` (valid convolutions, no stride). Each chunk of
+output frames ``[o0, o1)`` therefore reads input frames ``[o0, o1 + trim)`` and samples
+``[o0*hop, (o1+trim-1)*hop + n_fft)``: chunks overlap by ``trim`` frames and nothing else changes.
+Other encoders (recurrent ones see the whole past) take the whole-session path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from keyscribe.data.batch import Sample
+from keyscribe.emg.dataset import WindowedSessionDataset
+from keyscribe.emg.frontend import EmgSpectrogramFrontend
+from keyscribe.errors import DataError
+from keyscribe.models.ctc import CTCModel
+from keyscribe.models.encoders import TDSConvEncoder
+
+CHUNK_FRAMES = 4096  # output frames per chunk (~33 s at 125 Hz): a few MB of spectrogram
+
+
+def can_stream(model: CTCModel, item: object) -> bool:
+    """Whether ``item`` (a dataset) is one whole session that ``model`` can take in chunks."""
+    return (
+        isinstance(item, WindowedSessionDataset)
+        and item.window_length == item.num_samples
+        and isinstance(model.frontend, EmgSpectrogramFrontend)
+        and isinstance(model.encoder, TDSConvEncoder)
+    )
+
+
+def whole_session_label(dataset: WindowedSessionDataset) -> Sample:
+    """The whole-session item without its EMG: targets and id as ``dataset[0]`` gives them."""
+    session = dataset.session
+    first_t = session.read(0, 1)[1][0]
+    last_t = session.read(len(session) - 1, len(session))[1][0]
+    labels = session.labels(first_t, last_t)
+    return Sample(torch.empty(0), torch.tensor(labels, dtype=torch.long), f"{dataset.path.stem}:0")
+
+
+def _checked(path: Path, emg: np.ndarray, time: np.ndarray, start: int) -> np.ndarray:
+    """The whole-session path's checks, with indices into the session."""
+    bad = ~np.isfinite(emg).all(axis=(1, 2))
+    if bad.any():
+        raise DataError(
+            path, f"non-finite EMG sample at index {start + int(bad.argmax())} (window 0)"
+        )
+    if not np.isfinite(time).all():
+        where = start + int((~np.isfinite(time)).argmax())
+        raise DataError(path, f"non-finite timestamp at index {where} (window 0)")
+    return emg
+
+
+@torch.inference_mode()
+def streamed_log_probs(
+    model: CTCModel,
+    dataset: WindowedSessionDataset,
+    n_fft: int,
+    hop_length: int,
+    chunk_frames: int = CHUNK_FRAMES,
+) -> tuple[Tensor, int] | None:
+    """Log-probs ``(time', classes)`` and their length for the whole session of ``dataset``, chunk
+    by chunk; None when the session gives no output frame (the whole-session path then names
+    the problem)."""
+    model.eval()
+    session, path = dataset.session, Path(dataset.path)
+    frames = max(0, (len(session) - n_fft) // hop_length + 1)
+    trim = model.encoder.trim
+    total = frames - trim
+    if total <= 0:
+        return None
+    pieces = []
+    for o0 in range(0, total, chunk_frames):
+        o1 = min(o0 + chunk_frames, total)
+        start, stop = o0 * hop_length, (o1 + trim - 1) * hop_length + n_fft
+        emg = _checked(path, *session.read(start, stop), start)
+        inputs = dataset.transform(torch.from_numpy(emg))  # (o1 - o0 + trim, band, channel, freq)
+        out, _ = model(inputs[None], torch.tensor([inputs.shape[0]]))
+        pieces.append(out[0])  # (o1 - o0, classes)
+    tail = (frames - 1) * hop_length + n_fft  # samples after the last frame: checked, as whole
+    if tail < len(session):
+        _checked(path, *session.read(tail, len(session)), tail)
+    return torch.cat(pieces), total
