@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,17 @@ from keyscribe.emg.transforms import LogSpectrogram
 from keyscribe.errors import ConfigError
 
 
+@dataclass
+class FrontendOptions:
+    """``model.frontend`` of sEMG experiments: the reference's rotation-invariant MLP."""
+
+    kind: str = "spectrogram_mlp"
+    mlp_features: list[int] = field(default_factory=lambda: [384])
+    pooling: str = "mean"  # over electrode rotations
+    offsets: list[int] = field(default_factory=lambda: [-1, 0, 1])  # electrode rotations pooled
+
+
 def _frontend(cfg: EmgExperimentConfig) -> EmgSpectrogramFrontend:
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class FrontendOptions:
-        kind: str = "spectrogram_mlp"
-        mlp_features: list[int] = field(default_factory=lambda: [384])
-        pooling: str = "mean"
-        offsets: list[int] = field(default_factory=lambda: [-1, 0, 1])
-
     options: Any = to_dataclass(cfg.model.frontend, FrontendOptions, None)
     if options.kind != "spectrogram_mlp":
         raise ConfigError(None, f"model.frontend.kind must be 'spectrogram_mlp' for emg, got '{options.kind}'")
