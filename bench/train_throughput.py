@@ -1,0 +1,322 @@
+"""Training throughput of every sEMG encoder: input frames/s for forward + backward + CTC loss.
+
+Each encoder kind of ``builders.ENCODERS`` at its default (baseline / paper) size, behind the
+baseline front end (spectrogram norm + rotation-invariant MLP, 384 features per band), on random
+batches shaped like configs/emg/base.yaml: batch 32 x 8000-sample windows with 1800 + 200 samples
+of context = 622 spectrogram frames each. One warm-up step, then ``--steps`` timed steps.
+
+In the same run, our TDSConv is compared with a reference formulation written here as
+emg2qwerty's ``modules.py`` has it: time-first ``(T, N, C)`` tensors and 2-D ``(1, k)``
+convolutions over ``(N, channels, width, T)``. It loads the same weights and its outputs are
+checked against ours before timing. Both are timed as the whole model (front end + encoder +
+head + CTC) and as the encoder alone (forward + backward on fixed front-end features), because
+the shared front end dilutes the difference in the whole-model figure.
+
+    .venv/bin/python bench/train_throughput.py [--steps 3] [--threads N] [--encoders tdsconv,lstm]
+        [--json OUT.json] [--quick]
+
+``--quick``: tiny sizes for the test suite (figures only, no meaning). The machine may be shared:
+the load average is printed with the figures; read them as a lower bound under contention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from keyscribe import api, builders
+from keyscribe.emg.keys import EMG_ALPHABET
+from keyscribe.models.ctc import CTCModel
+from keyscribe.models.encoders import TDSConvEncoder
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = {  # tiny options per encoder kind, for --quick
+    "tdsconv": {"block_channels": [4, 4], "kernel_width": 4},
+    "lstm": {"hidden_size": 8, "num_layers": 1},
+    "gru": {"hidden_size": 8, "num_layers": 1},
+    "tdsconv_lstm": {"block_channels": [4], "kernel_width": 4, "lstm_hidden_size": 8},
+    "convresnet": {"dimensions": [8], "repetitions": [1], "strides": [1]},
+    "convresnet_gru": {"dimensions": [8], "repetitions": [1], "strides": [1], "gru_hidden_size": 8},
+    "conformer": {"d_model": 16, "num_layers": 1, "num_heads": 2, "conv_kernel": 3},
+}
+
+
+# -- the reference formulation (emg2qwerty modules.py: time-first, 2-D (1, k) convolutions) ----
+
+
+class ReferenceTDSConv2dBlock(nn.Module):
+    """(T, N, C) -> (T - k + 1, N, C): the (1, k) Conv2d over (N, channels, width, T)."""
+
+    def __init__(self, channels: int, width: int, kernel_width: int) -> None:
+        super().__init__()
+        self.channels, self.width = channels, width
+        self.conv2d = nn.Conv2d(channels, channels, kernel_size=(1, kernel_width))
+        self.relu = nn.ReLU()
+        self.layer_norm = nn.LayerNorm(channels * width)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        T_in, N, C = inputs.shape  # (time, batch, channels * width)
+        x = inputs.movedim(0, -1).reshape(N, self.channels, self.width, T_in)
+        x = self.relu(self.conv2d(x))  # (N, channels, width, T_out)
+        x = x.reshape(N, C, -1).movedim(-1, 0)  # (T_out, N, C)
+        return self.layer_norm(x + inputs[-x.shape[0] :])
+
+
+class ReferenceTDSFullyConnectedBlock(nn.Module):
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.fc_block = nn.Sequential(
+            nn.Linear(num_features, num_features), nn.ReLU(), nn.Linear(num_features, num_features)
+        )
+        self.layer_norm = nn.LayerNorm(num_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer_norm(self.fc_block(x) + x)
+
+
+class ReferenceTDSConvEncoder(nn.Module):
+    """Same parameters (same state_dict keys) as TDSConvEncoder; runs time-first inside.
+
+    (batch, time, features), lengths -> (batch, time - trim, features), lengths - trim."""
+
+    def __init__(self, ours: TDSConvEncoder) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for block in ours.blocks:
+            if hasattr(block, "conv2d"):
+                kernel_width = block.conv2d.kernel_size[1]
+                blocks.append(ReferenceTDSConv2dBlock(block.channels, block.width, kernel_width))
+            else:
+                blocks.append(ReferenceTDSFullyConnectedBlock(ours.out_features))
+        self.blocks = nn.Sequential(*blocks)
+        self.trim, self.out_features = ours.trim, ours.out_features
+        self.load_state_dict(ours.state_dict())
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return (lengths - self.trim).clamp(min=0)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        y = self.blocks(x.transpose(0, 1)).transpose(0, 1)  # time-first inside, as emg2qwerty
+        return y, self.output_lengths(lengths)
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "commit": commit,
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def _batch(
+    example: Tensor, batch_size: int, gen: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Random log-spectrogram-like inputs (batch, frames, band, channel, freq) and CTC targets."""
+    frames = example.shape[1]
+    inputs = torch.randn((batch_size, *example.shape[1:]), generator=gen)
+    lengths = torch.full((batch_size,), frames, dtype=torch.long)
+    target_length = max(frames // 40, 1)  # about 3 keys/s at 125 frames/s
+    targets = torch.randint(0, EMG_ALPHABET.blank, (batch_size, target_length), generator=gen)
+    return inputs, lengths, targets, torch.full((batch_size,), target_length, dtype=torch.long)
+
+
+def _time_steps(step: Any, steps: int) -> float:
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def train_step(model: CTCModel, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> Any:
+    inputs, lengths, targets, target_lengths = batch
+    blank = EMG_ALPHABET.blank
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        log_probs, out_lengths = model(inputs, lengths)  # (batch, time', classes)
+        loss = nn.functional.ctc_loss(
+            log_probs.transpose(0, 1),
+            targets,
+            out_lengths,
+            target_lengths,
+            blank=blank,
+            zero_infinity=True,
+        )
+        loss.backward()
+
+    return step
+
+
+def encoder_step(encoder: nn.Module, features: Tensor, lengths: Tensor) -> Any:
+    def step() -> None:
+        encoder.zero_grad(set_to_none=True)
+        y, _ = encoder(features, lengths)
+        y.square().mean().backward()
+
+    return step
+
+
+def run(steps: int = 3, encoders: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+    overrides = (
+        ["model.frontend.mlp_features=[8]", "data.window_length=400", "data.padding=[0,0]"]
+        if quick
+        else []
+    )
+    cfg = api.load_config(REPO / "configs" / "emg" / "base.yaml", overrides)
+    spec = builders.domain_spec("emg")
+    example = spec.example_input(cfg)  # (1, frames, band, channel, freq)
+    batch_size = 2 if quick else cfg.data.batch_size
+    gen = torch.Generator().manual_seed(0)
+    batch = _batch(example, batch_size, gen)
+    frames_per_step = batch_size * example.shape[1]
+    rows: list[dict[str, Any]] = []
+    comparison = None
+    for kind in encoders or list(builders.ENCODERS):
+        torch.manual_seed(0)
+        frontend = spec.frontend(cfg)
+        options = {"kind": kind, **(QUICK[kind] if quick else {})}
+        encoder = builders.build_encoder(options, frontend.out_features, spec.frame_scale(cfg))
+        model = CTCModel(frontend, encoder, EMG_ALPHABET.num_classes).train()
+        seconds = _time_steps(train_step(model, batch), steps)
+        rows.append({"model": kind, "step_s": seconds, "frames_per_s": frames_per_step / seconds})
+        print(f"# {kind}: {seconds:.3f} s/step", file=sys.stderr, flush=True)
+        if kind == "tdsconv":  # the reference formulation right after, under the same load
+            comparison = compare_tdsconv(model, batch, steps, frames_per_step, rows)
+            print(f"# tdsconv vs reference: {comparison}", file=sys.stderr, flush=True)
+    return {
+        "machine": _machine(),
+        "batch_size": batch_size,
+        "frames_per_item": example.shape[1],
+        "steps": steps,
+        "quick": quick,
+        "rows": rows,
+        "tdsconv_vs_reference": comparison,
+    }
+
+
+def compare_tdsconv(
+    ours: CTCModel,
+    batch: tuple[Tensor, ...],
+    steps: int,
+    frames_per_step: int,
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The reference formulation with our weights: outputs checked, then whole model and encoder
+    alone timed (ours again right after, so both see the same load)."""
+    assert isinstance(ours.encoder, TDSConvEncoder)
+    reference = CTCModel(
+        ours.frontend, ReferenceTDSConvEncoder(ours.encoder), EMG_ALPHABET.num_classes
+    )
+    reference.head.load_state_dict(ours.head.state_dict())
+    inputs, lengths = batch[0], batch[1]
+    with torch.no_grad():
+        features, feature_lengths = ours.frontend(inputs, lengths)  # (batch, time, features)
+        a, _ = ours.encoder(features, feature_lengths)
+        b, _ = reference.encoder(features, feature_lengths)
+    max_diff = (a - b).abs().max().item()
+    if not torch.allclose(a, b, atol=1e-4, rtol=0):
+        raise RuntimeError(f"reference TDSConv differs from ours by {max_diff:.3g}")
+    whole = _time_steps(train_step(reference, batch), steps)
+    rows.append(
+        {
+            "model": "tdsconv (reference 2-D)",
+            "step_s": whole,
+            "frames_per_s": frames_per_step / whole,
+        }
+    )
+    whole_ours = _time_steps(train_step(ours, batch), steps)
+    features = features.detach()
+    enc_ref = _time_steps(encoder_step(reference.encoder, features, feature_lengths), steps)
+    enc_ours = _time_steps(encoder_step(ours.encoder, features, feature_lengths), steps)
+    return {
+        "max_abs_diff": max_diff,
+        "whole_model_speedup": whole / whole_ours,
+        "encoder_speedup": enc_ref / enc_ours,
+        "encoder_step_s": {"ours": enc_ours, "reference": enc_ref},
+        "whole_step_s": {"ours": whole_ours, "reference": whole},
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    print(
+        f"# {m['cpu']} ({m['cores']} cores), torch {m['torch']}, {m['threads']} threads, commit "
+        f"{m['commit']}, load average {m['load_average']} (shared machine: figures are lower bounds)"
+    )
+    print(
+        f"# batch {result['batch_size']} x {result['frames_per_item']} frames, fwd+bwd+CTC, {result['steps']} timed steps"
+    )
+    print(f"{'model':26s} {'s/step':>8s} {'frames/s':>10s}")
+    for row in result["rows"]:
+        print(f"{row['model']:26s} {row['step_s']:8.3f} {row['frames_per_s']:10.0f}")
+    c = result["tdsconv_vs_reference"]
+    if c:
+        print(
+            f"TDSConv ours vs reference 2-D: outputs max abs diff {c['max_abs_diff']:.2g}; speedup "
+            f"whole model {c['whole_model_speedup']:.2f}x, encoder alone {c['encoder_speedup']:.2f}x (target >= 1.5x)"
+        )
+
+
+def get_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--steps", type=int, default=3, help="timed steps per model (after 1 warm-up)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--encoders", default=None, help="comma-separated kinds (default: all)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (tests)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = get_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    encoders = args.encoders.split(",") if args.encoders else None
+    result = run(args.steps, encoders, args.quick)
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    main()
