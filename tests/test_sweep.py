@@ -46,7 +46,7 @@ def test_sweep_writes_tables_and_plots_and_resumes(synth_dir: Path, tmp_path: Pa
     )
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith(
-        "run,description,status,epochs,max_epochs,parameters,train_cer,val_cer,test_cer"
+        "run,description,status,epochs,max_epochs,steps,parameters,train_cer,val_cer,test_cer"
     )
     assert len(csv_lines) == 3
     md = (out / "results.md").read_text()
@@ -66,6 +66,7 @@ def test_sweep_writes_tables_and_plots_and_resumes(synth_dir: Path, tmp_path: Pa
 def test_markdown_table_marks_missing_runs() -> None:
     row = dict.fromkeys(
         (
+            "steps",
             "epochs",
             "max_epochs",
             "parameters",

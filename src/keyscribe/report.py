@@ -25,6 +25,7 @@ COLUMNS = (
     "status",
     "epochs",
     "max_epochs",
+    "steps",
     "parameters",
     "train_cer",
     "val_cer",
@@ -75,6 +76,7 @@ def run_row(run_dir: Path) -> dict[str, Any]:
         "description": (config or {}).get("description", ""),
         "status": status,
         "epochs": results.get("epochs"),
+        "steps": results.get("steps"),
         "max_epochs": ((config or {}).get("trainer") or {}).get("max_epochs"),
         "parameters": results.get("parameters"),
         "train_cer": results.get("train_cer"),
@@ -161,13 +163,14 @@ def markdown_table(rows: Sequence[dict[str, Any]], epochs_scale: float | None = 
         else "Epochs as in each config."
     )
     head = (
-        "| run | description | status | epochs | parameters | train CER (%) | val CER (%) "
+        "| run | description | status | epochs | steps | parameters | train CER (%) | val CER (%) "
         "| test CER (%) | best val loss | wall time (s) |"
     )
-    lines = [note, "", head, "|" + "---|" * 10]
+    lines = [note, "", head, "|" + "---|" * 11]
     for r in rows:
         cells = [_cell(r[k]) for k in ("run", "description", "status")]
         cells.append(f"{_cell(r['epochs'])} / {_cell(r['max_epochs'])}")
+        cells.append(_cell(r["steps"]))
         cells += [
             _cell(r[k])
             for k in (
