@@ -443,7 +443,11 @@ def evaluate(
     data = Path(data)
     if not data.exists():
         raise DataError(data, "not found")
-    dataset = builders.domain_spec(recognizer.domain).eval_dataset(recognizer.config, data, recognizer.alphabet)
+    spec = builders.domain_spec(recognizer.domain)
+    # HTR lines to score need their transcription: a line without one is skipped by name, not
+    # scored against an empty reference
+    need_text = {"need_text": True} if recognizer.domain == "htr" else {}
+    dataset = spec.eval_dataset(recognizer.config, data, recognizer.alphabet, **need_text)
     return evaluate_dataset(recognizer, dataset, str(data))
 
 

@@ -167,6 +167,12 @@ def test_bad_transcription_is_skipped_by_name(
     assert f"skipping line: {folder / 'bad.gt.txt'}: {problem}" in caplog.text  # logging: stderr
     code, out, err = run_cli([*args, "--set", "data.on_error=fail"], monkeypatch, capsys)
     assert_user_error((code, out, err), folder / "bad.gt.txt", problem)
+    caplog.clear()  # evaluate skips the line by name too (never scores it against "")
+    code, out, err = run_cli(
+        ["evaluate", tmp_path / "run" / "last.ckpt", folder, "--json"], monkeypatch, capsys
+    )
+    assert code == 0 and json.loads(out)["lines"] == 1, err
+    assert f"skipping line: {folder / 'bad.gt.txt'}: {problem}" in caplog.text
 
 
 def test_characters_outside_the_charset(
@@ -183,6 +189,11 @@ def test_all_lines_unusable(tmp_path: Path, htr_ckpt: Path, monkeypatch, capsys)
     folder = tmp_path / "lines"
     folder.mkdir()
     _write(folder / "a.png", b"")
+    result = run_cli(["evaluate", htr_ckpt, folder], monkeypatch, capsys)
+    assert_user_error(
+        result, folder, "no usable lines (1 skipped; first:", "a.gt.txt: transcription file missing"
+    )
+    (folder / "a.gt.txt").write_text("abc", encoding="utf-8")
     result = run_cli(["evaluate", htr_ckpt, folder], monkeypatch, capsys)
     assert_user_error(
         result, folder, "no usable lines (1 skipped; first:", "a.png: unreadable image"

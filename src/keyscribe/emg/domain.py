@@ -27,7 +27,7 @@ from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import EMG_ALPHABET, lm_view
 from keyscribe.emg.session import NUM_BANDS
 from keyscribe.emg.transforms import LogSpectrogram
-from keyscribe.errors import ConfigError
+from keyscribe.errors import ConfigError, DataError
 
 
 @dataclass
@@ -56,6 +56,8 @@ def _frontend(cfg: EmgExperimentConfig) -> EmgSpectrogramFrontend:
 
 def _eval_dataset(cfg: EmgExperimentConfig, path: Path, alphabet: Alphabet) -> Dataset[Sample]:
     """Whole sessions from one file, a split folder, or a metadata-indexed root (test split)."""
+    if not path.exists():
+        raise DataError(path, "file not found")
     _, tf = data_transforms(cfg.data, eval_channel_projection(cfg.data))
     if path.is_file() and path.suffix != ".csv":
         return WindowedSessionDataset(path, tf, None, padding=(0, 0), min_samples=cfg.data.n_fft)

@@ -328,6 +328,8 @@ def read_lines(
     report.report(str(path))
     if not records and not report.skipped:
         raise DataError(path, "no lines found")
+    if not records:
+        raise DataError(path, f"no usable lines ({len(report.skipped)} skipped; first: {report.skipped[0]})")
     return records
 
 
