@@ -158,15 +158,19 @@ CHECKPOINTS = {
 }
 
 
-@pytest.mark.parametrize("command", ["evaluate", "transcribe"])
+@pytest.mark.parametrize("command", ["evaluate", "transcribe", "export"])
 @pytest.mark.parametrize("case", sorted(CHECKPOINTS))
 def test_bad_checkpoint(
     case: str, command: str, tmp_path: Path, emg_ckpt: Path, good_session: Path, monkeypatch, capsys
 ) -> None:
     make, problem = CHECKPOINTS[case]
     ckpt = make(emg_ckpt, tmp_path / "model.ckpt")
-    result = run_cli([command, ckpt, good_session], monkeypatch, capsys)
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"previous export")
+    target = ["--out", onnx] if command == "export" else [good_session]
+    result = run_cli([command, ckpt, *target], monkeypatch, capsys)
     assert_user_error(result, ckpt, problem)
+    assert onnx.read_bytes() == b"previous export"
 
 
 def test_model_info_on_bad_checkpoint(tmp_path: Path, emg_ckpt: Path, monkeypatch, capsys) -> None:
