@@ -97,6 +97,9 @@ def test_training_on_sub_window_session_is_clear(tmp_path: Path, monkeypatch, ca
         write_session(tmp_path / f"{name}.hdf5", 3000, [key("a", 10)])
     (tmp_path / "metadata.csv").write_text("session,user,split\na,u,train\nb,u,val\n")
     code, _, err = run_cli(
-        ["train", "configs/emg/quickstart.yaml", "--data", tmp_path, "--out", tmp_path / "run"], monkeypatch, capsys
+        ["train", "configs/emg/quickstart.yaml", "--data", tmp_path, "--out", tmp_path / "run",
+         "--set", "data.window_length=8000"],
+        monkeypatch,
+        capsys,
     )
     assert code == 2 and "shorter than one window" in err and "a.hdf5" in err
