@@ -192,11 +192,9 @@ class Recognizer:
         results = []
         for part in parts:
             start = time.perf_counter()
-            streamed = streamed_log_probs(self.model, part, self.config.data.n_fft, self.config.data.hop_length)
-            if streamed is None:  # no output frame: the whole-item path names the problem
-                results += self._results([part[0]])
-                continue
-            log_probs, length = streamed
+            log_probs, length = streamed_log_probs(
+                self.model, part, self.config.data.n_fft, self.config.data.hop_length
+            )
             results.append(self._describe(whole_session_label(part), log_probs, length, time.perf_counter() - start))
         return results
 

@@ -277,8 +277,8 @@ def test_sub_window_session_names_the_file(
     path = _good(tmp_path / "short.hdf5", n=70, keys=[key("a", 1)])  # 1 frame; the encoder trims 3
     assert_user_error(
         run_cli([command, emg_ckpt, path], monkeypatch, capsys),
-        "short:0",
-        "too short for this model",
+        path,
+        "too short for this model (1 spectrogram frames; its encoder needs more than 3)",
     )
 
 

@@ -67,17 +67,19 @@ def streamed_log_probs(
     n_fft: int,
     hop_length: int,
     chunk_frames: int = CHUNK_FRAMES,
-) -> tuple[Tensor, int] | None:
+) -> tuple[Tensor, int]:
     """Log-probs ``(time', classes)`` and their length for the whole session of ``dataset``, chunk
-    by chunk; None when the session gives no output frame (the whole-session path then names
-    the problem)."""
+    by chunk; a session too short for one output frame raises DataError naming it."""
     model.eval()
     session, path = dataset.session, Path(dataset.path)
     frames = max(0, (len(session) - n_fft) // hop_length + 1)
     trim = model.encoder.trim
     total = frames - trim
     if total <= 0:
-        return None
+        raise DataError(
+            path,
+            f"too short for this model ({frames} spectrogram frames; its encoder needs more than {trim})",
+        )
     pieces = []
     for o0 in range(0, total, chunk_frames):
         o1 = min(o0 + chunk_frames, total)
