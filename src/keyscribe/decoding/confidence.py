@@ -75,16 +75,13 @@ def best_path_confidences(log_probs: Any, blank: int) -> list[float]:
     best path is the Viterbi alignment of its own labels, so each label's frames are its run.
     O(time) memory, where the alignment's back-pointers take time x labels bytes (gigabytes for
     a long session)."""
-    lp = (
-        log_probs.detach().cpu().double().numpy()
-        if hasattr(log_probs, "detach")
-        else np.asarray(log_probs, dtype=np.float64)
-    )
+    lp = log_probs.detach().cpu().numpy() if hasattr(log_probs, "detach") else np.asarray(log_probs)
     if lp.shape[0] == 0:
         return []
     best = lp.argmax(axis=1)
     starts = np.flatnonzero(np.concatenate(([True], best[1:] != best[:-1])))
-    run_max = np.maximum.reduceat(lp.max(axis=1), starts)
+    # max, then float64 (as label_confidences): the same numbers without a float64 copy of it all
+    run_max = np.maximum.reduceat(lp.max(axis=1).astype(np.float64), starts)
     keep = best[starts] != blank
     return [float(v) for v in np.exp(run_max[keep])]
 
