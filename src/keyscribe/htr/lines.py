@@ -329,7 +329,9 @@ def read_lines(
     if not records and not report.skipped:
         raise DataError(path, "no lines found")
     if not records:
-        raise DataError(path, f"no usable lines ({len(report.skipped)} skipped; first: {report.skipped[0]})")
+        raise DataError(
+            path, f"no usable lines ({len(report.skipped)} skipped; first: {report.skipped[0]})"
+        )
     return records
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from lxml import etree
 
 from keyscribe.errors import DataError
-from keyscribe.training.checkpoint_io import atomic_write_bytes
 from keyscribe.htr.lines import IMAGE_SUFFIXES
+from keyscribe.training.checkpoint_io import atomic_write_bytes
 
 PAGE_NAMESPACES = {
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15": "2013",
