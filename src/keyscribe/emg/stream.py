@@ -80,15 +80,18 @@ def streamed_log_probs(
             path,
             f"too short for this model ({frames} spectrogram frames; its encoder needs more than {trim})",
         )
-    pieces = []
+    log_probs: Tensor | None = None  # (total, classes), filled chunk by chunk (no concat copy)
     for o0 in range(0, total, chunk_frames):
         o1 = min(o0 + chunk_frames, total)
         start, stop = o0 * hop_length, (o1 + trim - 1) * hop_length + n_fft
         emg = _checked(path, *session.read(start, stop), start)
         inputs = dataset.transform(torch.from_numpy(emg))  # (o1 - o0 + trim, band, channel, freq)
         out, _ = model(inputs[None], torch.tensor([inputs.shape[0]]))
-        pieces.append(out[0])  # (o1 - o0, classes)
+        if log_probs is None:
+            log_probs = out.new_empty(total, out.shape[-1])
+        log_probs[o0:o1] = out[0]  # (o1 - o0, classes)
     tail = (frames - 1) * hop_length + n_fft  # samples after the last frame: checked, as whole
     if tail < len(session):
         _checked(path, *session.read(tail, len(session)), tail)
-    return torch.cat(pieces), total
+    assert log_probs is not None  # total > 0: at least one chunk
+    return log_probs, total
