@@ -194,7 +194,12 @@ def encoder_step(encoder: nn.Module, features: Tensor, lengths: Tensor) -> Any:
     return step
 
 
-def run(steps: int = 3, encoders: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+def run(
+    steps: int = 3,
+    encoders: list[str] | None = None,
+    quick: bool = False,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
     overrides = (
         ["model.frontend.mlp_features=[8]", "data.window_length=400", "data.padding=[0,0]"]
         if quick
@@ -203,7 +208,7 @@ def run(steps: int = 3, encoders: list[str] | None = None, quick: bool = False) 
     cfg = api.load_config(REPO / "configs" / "emg" / "base.yaml", overrides)
     spec = builders.domain_spec("emg")
     example = spec.example_input(cfg)  # (1, frames, band, channel, freq)
-    batch_size = 2 if quick else cfg.data.batch_size
+    batch_size = batch_size or (2 if quick else cfg.data.batch_size)
     gen = torch.Generator().manual_seed(0)
     batch = _batch(example, batch_size, gen)
     frames_per_step = batch_size * example.shape[1]
@@ -307,6 +312,7 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoders", default=None, help="comma-separated kinds (default: all)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (tests)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 (2 with --quick)")
     return parser.parse_args(argv)
 
 
@@ -315,7 +321,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     encoders = args.encoders.split(",") if args.encoders else None
-    result = run(args.steps, encoders, args.quick)
+    result = run(args.steps, encoders, args.quick, args.batch_size)
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
