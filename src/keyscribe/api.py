@@ -186,7 +186,7 @@ class Recognizer:
 
         from keyscribe.emg.stream import can_stream, streamed_log_probs, whole_session_label
 
-        parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+        parts: list[Any] = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
         if not all(can_stream(self.model, part) for part in parts):
             return None
         results = []

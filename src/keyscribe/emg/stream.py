@@ -33,8 +33,8 @@ def can_stream(model: CTCModel, item: object) -> bool:
     return (
         isinstance(item, WindowedSessionDataset)
         and item.window_length == item.num_samples
-        and isinstance(model.frontend, EmgSpectrogramFrontend)
-        and isinstance(model.encoder, TDSConvEncoder)
+        and isinstance(getattr(model, "frontend", None), EmgSpectrogramFrontend)
+        and isinstance(getattr(model, "encoder", None), TDSConvEncoder)
     )
 
 
@@ -73,7 +73,10 @@ def streamed_log_probs(
     model.eval()
     session, path = dataset.session, Path(dataset.path)
     frames = max(0, (len(session) - n_fft) // hop_length + 1)
-    trim = model.encoder.trim
+    encoder = model.encoder
+    if not isinstance(encoder, TDSConvEncoder):  # see can_stream
+        raise TypeError(f"chunked decoding needs a TDSConv encoder, got {type(encoder).__name__}")
+    trim = encoder.trim
     total = frames - trim
     if total <= 0:
         raise DataError(
