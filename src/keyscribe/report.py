@@ -87,16 +87,30 @@ def run_row(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def plot_run(run_dir: Path, png: Path) -> bool:
-    """Loss and CER per epoch of one run (train and validation) -> PNG; False without metrics."""
-    curves = read_metrics(run_dir / "logs" / "metrics.csv")
-    if not any(key in curves for keys in CURVES.values() for key in keys):
-        return False
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_png(fig: Any, png: Path) -> None:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    _pyplot().close(fig)
+    atomic_write_bytes(png, buffer.getvalue())
+
+
+def plot_run(run_dir: Path, png: Path) -> bool:
+    """Loss and CER per epoch of one run (train and validation) -> PNG; False without metrics."""
+    curves = read_metrics(run_dir / "logs" / "metrics.csv")
+    if not any(key in curves for keys in CURVES.values() for key in keys):
+        return False
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (ylabel, keys) in zip(axes, CURVES.items(), strict=True):
         for key in keys:
@@ -108,11 +122,7 @@ def plot_run(run_dir: Path, png: Path) -> bool:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(run_dir.name)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(png, buffer.getvalue())
+    _save_png(fig, png)
     return True
 
 
@@ -122,11 +132,7 @@ def plot_comparison(run_dirs: Sequence[Path], png: Path, key: str = "val/CER") -
     series = {name: s for name, s in series.items() if s}
     if not series:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, points in series.items():
         epochs, values = zip(*points, strict=True)
@@ -135,11 +141,7 @@ def plot_comparison(run_dirs: Sequence[Path], png: Path, key: str = "val/CER") -
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(png, buffer.getvalue())
+    _save_png(fig, png)
     return True
 
 

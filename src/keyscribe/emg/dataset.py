@@ -249,14 +249,15 @@ def data_transforms(cfg: EmgDataConfig, channels: ChannelProjection | None) -> t
     return train_tf, session_transform(cfg.n_fft, cfg.hop_length, channels=channels)
 
 
-def training_paths(cfg: EmgDataConfig) -> list[Path]:
-    """Training sessions ``cfg`` selects (split ``train``, optionally only ``cfg.users``)."""
-    return [e.path for e in index_sessions(cfg.root, cfg.metadata) if e.split == "train" and (not cfg.users or e.user in cfg.users)]
+def selected_sessions(cfg: EmgDataConfig) -> list[SessionEntry]:
+    """Sessions of every split that ``cfg`` selects (all users, or only ``cfg.users``)."""
+    return [e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users]
 
 
 def eval_channel_projection(cfg: EmgDataConfig) -> ChannelProjection | None:
     """The channel projection of ``cfg`` (PCA needs the training sessions, or their cache)."""
-    paths = training_paths(cfg) if cfg.channels.selection == "pca" and not cfg.channels.indices else []
+    pca = cfg.channels.selection == "pca" and not cfg.channels.indices
+    paths = [e.path for e in selected_sessions(cfg) if e.split == "train"] if pca else []
     return channel_projection(cfg, paths, cache_folder(cfg.root, cfg.cache_dir))
 
 
@@ -272,7 +273,7 @@ def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
     Training windows may be a seeded fraction (``train_fraction``); Down-Up boosting adds the
     same windows of each cached Down-Up copy of the training sessions.
     """
-    entries = [e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users]
+    entries = selected_sessions(cfg)
     cache = cache_folder(cfg.root, cfg.cache_dir)
     train_paths = [e.path for e in entries if e.split == "train"]
     train_tf, eval_tf = data_transforms(cfg, channel_projection(cfg, train_paths, cache))
