@@ -128,8 +128,8 @@ def plot_run(run_dir: Path, png: Path) -> bool:
 
 def plot_comparison(run_dirs: Sequence[Path], png: Path, key: str = "val/CER") -> bool:
     """One curve of ``key`` per run on shared axes -> PNG; False when no run logged it."""
-    series = {d.name: read_metrics(d / "logs" / "metrics.csv").get(key) for d in run_dirs}
-    series = {name: s for name, s in series.items() if s}
+    series = {d.name: read_metrics(d / "logs" / "metrics.csv").get(key, []) for d in run_dirs}
+    series = {name: points for name, points in series.items() if points}
     if not series:
         return False
     plt = _pyplot()

@@ -56,7 +56,9 @@ def window_labels(
     stride = stride or window_length
     n = len(session)
     if n < window_length:
-        raise DataError(session.path, f"session has {n} samples, shorter than one window ({window_length})")
+        raise DataError(
+            session.path, f"session has {n} samples, shorter than one window ({window_length})"
+        )
     time = session.time
     out = []
     for i in range(window_count(n, window_length, stride)):
@@ -88,9 +90,13 @@ class WindowedSessionDataset(Dataset[Sample]):
         with EmgSession(self.path) as session:
             self.num_samples = len(session)
             if require_keystrokes and not session.keystrokes:
-                raise DataError(self.path, "session has no keystrokes: nothing to train or validate on")
+                raise DataError(
+                    self.path, "session has no keystrokes: nothing to train or validate on"
+                )
             if session.condition != "on_keyboard":
-                raise DataError(self.path, f"unsupported condition '{session.condition}' (need on_keyboard)")
+                raise DataError(
+                    self.path, f"unsupported condition '{session.condition}' (need on_keyboard)"
+                )
         self.window_length = window_length or self.num_samples
         if self.num_samples < self.window_length:
             raise DataError(
@@ -99,7 +105,8 @@ class WindowedSessionDataset(Dataset[Sample]):
             )
         if self.num_samples < min_samples:
             raise DataError(
-                self.path, f"session has {self.num_samples} samples, too short (needs {min_samples}: one spectrogram frame)"
+                self.path,
+                f"session has {self.num_samples} samples, too short (needs {min_samples}: one spectrogram frame)",
             )
         self.stride = stride or self.window_length
         self.padding = padding
@@ -230,7 +237,9 @@ def session_transform(
     return apply
 
 
-def data_transforms(cfg: EmgDataConfig, channels: ChannelProjection | None) -> tuple[Callable, Callable]:
+def data_transforms(
+    cfg: EmgDataConfig, channels: ChannelProjection | None
+) -> tuple[Callable, Callable]:
     """(train, eval) transforms for ``cfg``; sizes in frames rescaled to its hop length."""
     aug, crop, du = cfg.spec_augment, cfg.temporal_crop, cfg.down_up
     train_tf = session_transform(
@@ -243,15 +252,21 @@ def data_transforms(cfg: EmgDataConfig, channels: ChannelProjection | None) -> t
             aug.n_time_masks, cfg.frames(aug.time_mask_param), aug.n_freq_masks, aug.freq_mask_param
         ),
         channels=channels,
-        down_up=DownUp(tuple(du.factors), du.probability) if du.factors and du.mode == "online" else None,
-        temporal_crop=RandomTemporalCrop(cfg.frames(crop.crop_frames), crop.probability) if crop.crop_frames else None,
+        down_up=DownUp(tuple(du.factors), du.probability)
+        if du.factors and du.mode == "online"
+        else None,
+        temporal_crop=RandomTemporalCrop(cfg.frames(crop.crop_frames), crop.probability)
+        if crop.crop_frames
+        else None,
     )
     return train_tf, session_transform(cfg.n_fft, cfg.hop_length, channels=channels)
 
 
 def selected_sessions(cfg: EmgDataConfig) -> list[SessionEntry]:
     """Sessions of every split that ``cfg`` selects (all users, or only ``cfg.users``)."""
-    return [e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users]
+    return [
+        e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users
+    ]
 
 
 def eval_channel_projection(cfg: EmgDataConfig) -> ChannelProjection | None:
@@ -302,20 +317,26 @@ def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
                 for p in paths
             ]
         out[split] = ConcatDataset(parts)
+        if split == "train":
+            train_parts = parts
     if cfg.train_fraction < 1.0 or (cfg.down_up.factors and cfg.down_up.mode == "boost"):
-        out["train"] = _boosted_subset(cfg, out["train"], train_tf, cache)
+        out["train"] = _boosted_subset(cfg, train_parts, train_tf, cache)
     return out
 
 
 def _boosted_subset(
-    cfg: EmgDataConfig, train: ConcatDataset, transform: Callable[[Tensor], Tensor], cache: Path
+    cfg: EmgDataConfig,
+    train_parts: list[WindowedSessionDataset],
+    transform: Callable[[Tensor], Tensor],
+    cache: Path,
 ) -> Dataset[Sample]:
     """The kept fraction of training windows, plus the same windows of every Down-Up copy."""
+    train: ConcatDataset[Sample] = ConcatDataset(train_parts)
     indices = _fraction_indices(len(train), cfg.train_fraction, cfg.train_fraction_seed)
     copies: list[Dataset[Sample]] = [Subset(train, indices)]
     if cfg.down_up.mode == "boost":
         for factor in cfg.down_up.factors:
-            boosted = ConcatDataset(
+            boosted: ConcatDataset[Sample] = ConcatDataset(
                 [
                     WindowedSessionDataset(
                         down_up_session(part.path, factor, cache),
@@ -325,7 +346,7 @@ def _boosted_subset(
                         part.padding,
                         jitter=part.jitter,
                     )
-                    for part in train.datasets
+                    for part in train_parts
                 ]
             )
             copies.append(Subset(boosted, indices))  # same session lengths: same windows

@@ -273,7 +273,7 @@ class SequentialEncoder(nn.Module):
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         for encoder in self.encoders:
-            lengths = encoder.output_lengths(lengths)
+            lengths = encoder.output_lengths(lengths)  # type: ignore[operator]
         return lengths
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

@@ -9,6 +9,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.flop_counter import FlopCounterMode
 
+from keyscribe.models.ctc import CTCModel
+
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
@@ -60,7 +62,7 @@ def count_macs(module: nn.Module, inputs: Tensor, lengths: Tensor) -> int:
     return (counter.get_total_flops() - extra["seen"]) // 2 + extra["rnn"]
 
 
-def macs_per_frame(model: nn.Module, inputs: Tensor) -> dict[str, int]:
+def macs_per_frame(model: CTCModel, inputs: Tensor) -> dict[str, int]:
     """MACs per input frame of a CTCModel and of its encoder, for one item ``(1, time, ...)``."""
     lengths = torch.tensor([inputs.shape[1]])
     frames = inputs.shape[1]
