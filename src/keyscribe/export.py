@@ -9,6 +9,10 @@ and opset 16+ has GridSample for deformable convolutions.
 Deformable convolutions are exported through :class:`TraceableDeformConv2d`, the ``grid_sample``
 formulation of ``models.deformable`` with its sampling grid computed from the input's shape inside
 the graph (the eager code caches it per shape as constants, which would freeze the width).
+
+Limits of the traced graph: checks in eager code are not in it. An HTR batch narrower than the
+stack's minimum width (which torch pads with paper) fails in ONNX Runtime instead, and an input
+too short to give one output frame is not named (torch raises ``InputTooShortError``).
 """
 
 from __future__ import annotations
