@@ -101,7 +101,7 @@ def onnx_bytes(model: CTCModel, inputs: Tensor, lengths: Tensor) -> bytes:
         torch.onnx.export(
             exportable(model),
             (inputs, lengths),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes file objects too
             input_names=INPUT_NAMES,
             output_names=OUTPUT_NAMES,
             dynamic_axes=axes,
