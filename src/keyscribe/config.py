@@ -52,7 +52,7 @@ class TrainerConfig:
     check_val_every_n_epoch: int = 1
     early_stopping_patience: int = 0  # epochs without val CER improvement; 0 disables
     limit_train_batches: float = 1.0
-    num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    num_threads: int = 0  # torch intra-op threads; 0: all cores minus data.num_workers
     progress_bar: bool = True
 
 
