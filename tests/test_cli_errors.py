@@ -79,7 +79,7 @@ def test_data_inspect_bad_input(case: str, tmp_path: Path, monkeypatch, capsys) 
 
 def test_unknown_config_key(tmp_path: Path, monkeypatch, capsys) -> None:
     config = tmp_path / "exp.yaml"
-    config.write_text("base: %s\ntrainer:\n  max_epoch: 3\n" % Path("configs/emg/quickstart.yaml").resolve())
+    config.write_text(f"base: {Path('configs/emg/quickstart.yaml').resolve()}\ntrainer:\n  max_epoch: 3\n")
     code, _, err = run_cli(["train", config], monkeypatch, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert str(config) in err and "trainer.max_epoch" in err
@@ -87,13 +87,13 @@ def test_unknown_config_key(tmp_path: Path, monkeypatch, capsys) -> None:
 
 def test_wrong_config_type(tmp_path: Path, monkeypatch, capsys) -> None:
     config = tmp_path / "exp.yaml"
-    config.write_text("base: %s\n" % Path("configs/emg/quickstart.yaml").resolve())
+    config.write_text(f"base: {Path('configs/emg/quickstart.yaml').resolve()}\n")
     code, _, err = run_cli(["model", "info", config, "--set", "data.batch_size=many"], monkeypatch, capsys)
     assert code == 2 and "data.batch_size" in err and "Traceback" not in err
 
 
 def test_training_on_sub_window_session_is_clear(tmp_path: Path, monkeypatch, capsys) -> None:
-    for name, split in (("a", "train"), ("b", "val")):
+    for name in ("a", "b"):
         write_session(tmp_path / f"{name}.hdf5", 3000, [key("a", 10)])
     (tmp_path / "metadata.csv").write_text("session,user,split\na,u,train\nb,u,val\n")
     code, _, err = run_cli(

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from fixtures.sessions import key, write_session
-from keyscribe.emg.dataset import WindowedSessionDataset, index_sessions, window_count, window_labels
+from keyscribe.emg.dataset import (
+    WindowedSessionDataset,
+    index_sessions,
+    window_count,
+    window_labels,
+)
 from keyscribe.emg.keys import labels_to_text
 from keyscribe.emg.session import EmgSession
 from keyscribe.errors import DataError
