@@ -444,10 +444,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
     ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``)."""
-    recognizer = load_model(checkpoint).use_decoder(decoder, lm, beam_options)
     data = Path(data)
-    if not data.exists():
+    if not data.exists():  # before loading the model and LM: a wrong path should fail fast
         raise DataError(data, "not found")
+    recognizer = load_model(checkpoint).use_decoder(decoder, lm, beam_options)
     spec = builders.domain_spec(recognizer.domain)
     # HTR lines to score need their transcription: a line without one is skipped by name, not
     # scored against an empty reference
