@@ -466,6 +466,28 @@ def transcribe(
     return load_model(checkpoint).use_decoder(decoder, lm, beam_options).transcribe(path)
 
 
+def stream(
+    checkpoint: str | Path,
+    session: str | Path,
+    chunk_ms: float = 40.0,
+    options: Any = None,
+    realtime: bool = False,
+    on_text: Any = None,
+) -> dict[str, Any]:
+    """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
+    state, see emg/streaming.py): per-chunk compute time, latency, CER vs the reference and vs
+    offline decoding. ``options``: a ``StreamingOptions``; ``on_text`` gets each new piece of text."""
+    session = Path(session)
+    if not session.exists():  # before loading the model: a wrong path should fail fast
+        raise DataError(session, "file not found")
+    from keyscribe.emg.streaming import StreamingOptions, replay_session
+
+    recognizer = load_model(checkpoint)
+    return replay_session(
+        recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text
+    )
+
+
 def export(
     checkpoint: str | Path, out: str | Path, format: str = "onnx", tolerance: float = 1e-3
 ) -> dict[str, Any]:

@@ -37,7 +37,8 @@ class TDSConvOptions:
 
 @dataclass
 class RecurrentOptions:
-    """Stacked bidirectional LSTM / GRU (semg-long-range-dependency Tables 1-2, 8)."""
+    """Stacked bidirectional LSTM / GRU (semg-long-range-dependency Tables 1-2, 8);
+    ``bidirectional: false`` gives the causal variant that streams exactly (emg/streaming.py)."""
 
     hidden_size: int = 256
     num_layers: int = 2
@@ -48,11 +49,13 @@ class RecurrentOptions:
 
 @dataclass
 class TDSConvLSTMOptions(TDSConvOptions):
-    """TDSConv baseline + one bidirectional LSTM layer (Table 7)."""
+    """TDSConv baseline + one bidirectional LSTM layer (Table 7); ``lstm_bidirectional: false``
+    gives the causal hybrid that streams exactly (emg/streaming.py)."""
 
     lstm_hidden_size: int = 512
     lstm_num_layers: int = 1
     lstm_dropout: float = 0.1
+    lstm_bidirectional: bool = True
 
 
 @dataclass
@@ -97,7 +100,10 @@ def _rnn(cell: str) -> Callable[[int, RecurrentOptions], nn.Module]:
 
 def _tdsconv_lstm(n: int, o: TDSConvLSTMOptions) -> nn.Module:
     tds = TDSConvEncoder(n, o.block_channels, o.kernel_width)
-    return SequentialEncoder(tds, RecurrentEncoder(n, "lstm", o.lstm_hidden_size, o.lstm_num_layers, o.lstm_dropout))
+    lstm = RecurrentEncoder(
+        n, "lstm", o.lstm_hidden_size, o.lstm_num_layers, o.lstm_dropout, o.lstm_bidirectional
+    )
+    return SequentialEncoder(tds, lstm)
 
 
 def _convresnet_gru(n: int, o: ConvResNetGRUOptions) -> nn.Module:

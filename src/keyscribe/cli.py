@@ -186,6 +186,71 @@ def export(
     typer.echo(f"wrote {result['out']}; ONNX Runtime vs torch max abs diff {result['max_abs_diff']:.3g} on inputs {shapes}")
 
 
+@app.command()
+def stream(
+    checkpoint: Annotated[Path, typer.Argument(help="An sEMG .ckpt from keyscribe or emg2qwerty.")],
+    session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session to replay.")],
+    chunk_ms: Annotated[
+        float, typer.Option("--chunk-ms", help="Chunk length a live source would send.")
+    ] = 40.0,
+    lookahead_ms: Annotated[
+        float,
+        typer.Option(
+            "--lookahead-ms",
+            help="Models that see the future (bidirectional): future signal per emission.",
+        ),
+    ] = 200.0,
+    context_ms: Annotated[
+        float, typer.Option("--context-ms", help="Such models: past signal re-read per window.")
+    ] = 1000.0,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime/--no-realtime",
+            help="Pace chunks as recorded (default: as fast as possible).",
+        ),
+    ] = False,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Compute threads (chunks are small: more rarely pay).")
+    ] = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object at the end.")
+    ] = False,
+) -> None:
+    """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
+    causal models, a sliding window for bidirectional ones) and print text as it comes, then
+    per-chunk compute time, latency and CER vs the reference and vs offline decoding."""
+    import torch
+
+    from keyscribe import api
+    from keyscribe.emg.streaming import StreamingOptions
+
+    def show(text: str) -> None:
+        typer.echo(text, nl=False)
+
+    torch.set_num_threads(threads)  # 2 threads on 2 busy cores made 40 ms chunks ~100x slower
+    results = api.stream(
+        checkpoint,
+        session,
+        chunk_ms,
+        StreamingOptions(lookahead_ms, context_ms),
+        realtime,
+        None if as_json else show,
+    )
+    if as_json:
+        _print_json(results)
+        return
+    typer.echo(
+        f"\n{results['chunks']} chunks of {results['chunk_ms']:g} ms: compute mean {results['mean_chunk_ms']:.2f} ms, "
+        f"p95 {results['p95_chunk_ms']:.2f} ms ({results['threads']} threads); algorithmic latency "
+        f"{results['algorithmic_latency_ms']:g} ms ({'exact' if results['exact'] else 'windowed, approximate'})"
+    )
+    typer.echo(
+        f"CER {results['cer']:.2f} % (offline {results['offline_cer']:.2f} %, vs offline {results['cer_vs_offline']:.2f} %); "
+        f"equal to offline: {results['equal_to_offline']}"
+    )
+
+
 @app.command("tune-decoder")
 def tune_decoder(
     checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],

@@ -38,3 +38,22 @@ def frame_confidences(log_probs: Tensor, length: int, blank: int) -> list[float]
             conf[-1] = max(conf[-1], p)
         prev = label
     return conf
+
+
+class IncrementalGreedy:
+    """Best-path decoding of log-probs that arrive a few frames at a time (streaming): the last
+    frame's label is carried, so a run split across two calls still collapses to one label and
+    the concatenated output equals ``decode_greedy`` on the whole sequence."""
+
+    def __init__(self, blank: int) -> None:
+        self.blank = blank
+        self.previous = -1  # label of the last frame seen; -1 before the first
+
+    def step(self, log_probs: Tensor) -> list[int]:
+        """log_probs ``(time, classes)`` -> the labels these frames complete."""
+        out: list[int] = []
+        for label in log_probs.argmax(dim=-1).tolist():
+            if label != self.previous and label != self.blank:
+                out.append(label)
+            self.previous = label
+        return out
