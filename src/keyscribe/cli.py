@@ -335,6 +335,28 @@ def sweep(
     typer.echo(f"wrote {out / 'results.md'}, {out / 'results.csv'} and {out / 'plots'}/")
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Benchmark name (none: list them).")] = None,
+) -> None:
+    """Run a benchmark: keyscribe bench NAME [ARGS...] (keyscribe bench NAME --help for its options).
+    Each prints a table with the machine and threads; --json [PATH] writes its figures, --quick
+    runs tiny sizes."""
+    from keyscribe.bench import BENCHMARKS, run_benchmark
+
+    if name is None or name not in BENCHMARKS:
+        if name not in (None, "--help", "-h"):
+            typer.echo(f"keyscribe: error: unknown benchmark {name!r}", err=True)
+        for known, what in BENCHMARKS.items():
+            typer.echo(f"{known:18s} {what}")
+        raise typer.Exit(0 if name in (None, "--help", "-h") else 2)
+    run_benchmark(name, list(ctx.args))
+
+
 @data_app.command("inspect")
 def data_inspect(
     session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session.")],

@@ -1,0 +1,311 @@
+"""Training throughput of every sEMG encoder: input frames/s for forward + backward + CTC loss.
+
+Each encoder kind of ``builders.ENCODERS`` at its default (baseline / paper) size, behind the
+baseline front end (spectrogram norm + rotation-invariant MLP, 384 features per band), on random
+batches shaped like configs/emg/base.yaml: batch 32 x 8000-sample windows with 1800 + 200 samples
+of context = 622 spectrogram frames each. One warm-up step, then ``--steps`` timed steps.
+
+In the same run, our TDSConv is compared with a reference formulation written here as
+emg2qwerty's ``modules.py`` has it: time-first ``(T, N, C)`` tensors and 2-D ``(1, k)``
+convolutions over ``(N, channels, width, T)``. It loads the same weights and its outputs are
+checked against ours before timing. Both are timed as the whole model (front end + encoder +
+head + CTC) and as the encoder alone (forward + backward on fixed front-end features), because
+the shared front end dilutes the difference in the whole-model figure.
+
+    keyscribe bench train_throughput [--steps 3] [--threads N] [--encoders tdsconv,lstm]
+        [--batch-size 32] [--json OUT.json] [--quick]
+
+``--quick``: tiny sizes for the test suite (figures only, no meaning). Times are process CPU
+time: on a shared machine wall time measures the sharing; use ``--threads 1`` there, so CPU time
+is what one dedicated core would take. The load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from keyscribe import api, builders
+from keyscribe.bench.harness import (
+    add_common_args,
+    emit,
+    machine_info,
+    machine_line,
+    repo_config,
+    set_threads,
+    table,
+)
+from keyscribe.emg.keys import EMG_ALPHABET
+from keyscribe.models.ctc import CTCModel
+from keyscribe.models.encoders import TDSConv2dBlock, TDSConvEncoder
+
+QUICK: dict[str, dict[str, Any]] = {  # tiny options per encoder kind, for --quick
+    "tdsconv": {"block_channels": [4, 4], "kernel_width": 4},
+    "lstm": {"hidden_size": 8, "num_layers": 1},
+    "gru": {"hidden_size": 8, "num_layers": 1},
+    "tdsconv_lstm": {"block_channels": [4], "kernel_width": 4, "lstm_hidden_size": 8},
+    "convresnet": {"dimensions": [8], "repetitions": [1], "strides": [1]},
+    "convresnet_gru": {"dimensions": [8], "repetitions": [1], "strides": [1], "gru_hidden_size": 8},
+    "conformer": {"d_model": 16, "num_layers": 1, "num_heads": 2, "conv_kernel": 3},
+}
+
+
+# -- the reference formulation (emg2qwerty modules.py: time-first, 2-D (1, k) convolutions) ----
+
+
+class ReferenceTDSConv2dBlock(nn.Module):
+    """(T, N, C) -> (T - k + 1, N, C): the (1, k) Conv2d over (N, channels, width, T)."""
+
+    def __init__(self, channels: int, width: int, kernel_width: int) -> None:
+        super().__init__()
+        self.channels, self.width = channels, width
+        self.conv2d = nn.Conv2d(channels, channels, kernel_size=(1, kernel_width))
+        self.relu = nn.ReLU()
+        self.layer_norm = nn.LayerNorm(channels * width)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        T_in, N, C = inputs.shape  # (time, batch, channels * width)
+        x = inputs.movedim(0, -1).reshape(N, self.channels, self.width, T_in)
+        x = self.relu(self.conv2d(x))  # (N, channels, width, T_out)
+        x = x.reshape(N, C, -1).movedim(-1, 0)  # (T_out, N, C)
+        return self.layer_norm(x + inputs[-x.shape[0] :])
+
+
+class ReferenceTDSFullyConnectedBlock(nn.Module):
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.fc_block = nn.Sequential(
+            nn.Linear(num_features, num_features), nn.ReLU(), nn.Linear(num_features, num_features)
+        )
+        self.layer_norm = nn.LayerNorm(num_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer_norm(self.fc_block(x) + x)
+
+
+class ReferenceTDSConvEncoder(nn.Module):
+    """Same parameters (same state_dict keys) as TDSConvEncoder; runs time-first inside.
+
+    (batch, time, features), lengths -> (batch, time - trim, features), lengths - trim."""
+
+    def __init__(self, ours: TDSConvEncoder) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for block in ours.blocks:
+            if isinstance(block, TDSConv2dBlock):
+                kernel_width = block.conv2d.kernel_size[1]
+                blocks.append(ReferenceTDSConv2dBlock(block.channels, block.width, kernel_width))
+            else:
+                blocks.append(ReferenceTDSFullyConnectedBlock(ours.out_features))
+        self.blocks = nn.Sequential(*blocks)
+        self.trim, self.out_features = ours.trim, ours.out_features
+        self.load_state_dict(ours.state_dict())
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return (lengths - self.trim).clamp(min=0)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        y = self.blocks(x.transpose(0, 1)).transpose(0, 1)  # time-first inside, as emg2qwerty
+        return y, self.output_lengths(lengths)
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def _batch(
+    example: Tensor, batch_size: int, gen: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Random log-spectrogram-like inputs (batch, frames, band, channel, freq) and CTC targets."""
+    frames = example.shape[1]
+    inputs = torch.randn((batch_size, *example.shape[1:]), generator=gen)
+    lengths = torch.full((batch_size,), frames, dtype=torch.long)
+    target_length = max(frames // 40, 1)  # about 3 keys/s at 125 frames/s
+    targets = torch.randint(0, EMG_ALPHABET.blank, (batch_size, target_length), generator=gen)
+    return inputs, lengths, targets, torch.full((batch_size,), target_length, dtype=torch.long)
+
+
+def _time_steps(step: Any, steps: int) -> float:
+    """Seconds per step, as process CPU time: on a shared machine wall time measures the sharing
+    (with one torch thread, CPU time is what a dedicated core would take)."""
+    step()  # warm-up
+    start = time.process_time()
+    for _ in range(steps):
+        step()
+    return (time.process_time() - start) / steps
+
+
+def train_step(model: CTCModel, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> Any:
+    inputs, lengths, targets, target_lengths = batch
+    blank = EMG_ALPHABET.blank
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        log_probs, out_lengths = model(inputs, lengths)  # (batch, time', classes)
+        loss = nn.functional.ctc_loss(
+            log_probs.transpose(0, 1),
+            targets,
+            out_lengths,
+            target_lengths,
+            blank=blank,
+            zero_infinity=True,
+        )
+        loss.backward()
+
+    return step
+
+
+def encoder_step(encoder: nn.Module, features: Tensor, lengths: Tensor) -> Any:
+    def step() -> None:
+        encoder.zero_grad(set_to_none=True)
+        y, _ = encoder(features, lengths)
+        y.square().mean().backward()
+
+    return step
+
+
+def block_step(block: nn.Module, x: Tensor) -> Any:
+    x = x.detach().requires_grad_()
+
+    def step() -> None:
+        block.zero_grad(set_to_none=True)
+        block(x).square().mean().backward()
+
+    return step
+
+
+def run(
+    steps: int = 3,
+    encoders: list[str] | None = None,
+    quick: bool = False,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    overrides = (
+        ["model.frontend.mlp_features=[8]", "data.window_length=400", "data.padding=[0,0]"]
+        if quick
+        else []
+    )
+    cfg = api.load_config(repo_config("emg/base.yaml"), overrides)
+    spec = builders.domain_spec("emg")
+    assert spec.example_input is not None
+    example = spec.example_input(cfg)  # (1, frames, band, channel, freq)
+    batch_size = batch_size or (2 if quick else cfg.data.batch_size)
+    gen = torch.Generator().manual_seed(0)
+    batch = _batch(example, batch_size, gen)
+    frames_per_step = batch_size * example.shape[1]
+    rows: list[dict[str, Any]] = []
+    comparison = None
+    for kind in encoders or list(builders.ENCODERS):
+        torch.manual_seed(0)
+        frontend = spec.frontend(cfg)
+        options: dict[str, Any] = {"kind": kind, **(QUICK[kind] if quick else {})}
+        features = cast(int, frontend.out_features)
+        encoder = builders.build_encoder(options, features, spec.frame_scale(cfg))
+        model = CTCModel(frontend, encoder, EMG_ALPHABET.num_classes).train()
+        seconds = _time_steps(train_step(model, batch), steps)
+        rows.append({"model": kind, "step_s": seconds, "frames_per_s": frames_per_step / seconds})
+        print(f"# {kind}: {seconds:.3f} s/step", file=sys.stderr, flush=True)
+        if kind == "tdsconv":  # the reference formulation right after, under the same load
+            comparison = compare_tdsconv(model, batch, steps, frames_per_step, rows)
+            print(f"# tdsconv vs reference: {comparison}", file=sys.stderr, flush=True)
+    return {
+        "machine": machine_info(),
+        "batch_size": batch_size,
+        "frames_per_item": example.shape[1],
+        "steps": steps,
+        "clock": "process CPU time (step_s, frames_per_s)",
+        "quick": quick,
+        "rows": rows,
+        "tdsconv_vs_reference": comparison,
+    }
+
+
+def compare_tdsconv(
+    ours: CTCModel,
+    batch: tuple[Tensor, Tensor, Tensor, Tensor],
+    steps: int,
+    frames_per_step: int,
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The reference formulation with our weights: outputs checked, then whole model and encoder
+    alone timed (ours again right after, so both see the same load)."""
+    encoder = ours.encoder
+    assert isinstance(encoder, TDSConvEncoder)
+    reference_encoder = ReferenceTDSConvEncoder(encoder)
+    reference = CTCModel(ours.frontend, reference_encoder, EMG_ALPHABET.num_classes)
+    reference.head.load_state_dict(ours.head.state_dict())
+    inputs, lengths = batch[0], batch[1]
+    with torch.no_grad():
+        features, feature_lengths = ours.frontend(inputs, lengths)  # (batch, time, features)
+        a, _ = ours.encoder(features, feature_lengths)
+        b, _ = reference.encoder(features, feature_lengths)
+    max_diff = (a - b).abs().max().item()
+    if not torch.allclose(a, b, atol=1e-4, rtol=0):
+        raise RuntimeError(f"reference TDSConv differs from ours by {max_diff:.3g}")
+    whole = _time_steps(train_step(reference, batch), steps)
+    rows.append(
+        {
+            "model": "tdsconv (reference 2-D)",
+            "step_s": whole,
+            "frames_per_s": frames_per_step / whole,
+        }
+    )
+    whole_ours = _time_steps(train_step(ours, batch), steps)
+    features = features.detach()
+    enc_ref = _time_steps(encoder_step(reference.encoder, features, feature_lengths), steps)
+    enc_ours = _time_steps(encoder_step(ours.encoder, features, feature_lengths), steps)
+    # the first (1, k) convolution block alone: where the two formulations differ
+    conv_ours = _time_steps(block_step(encoder.blocks[0], features), steps)
+    time_first = features.transpose(0, 1).contiguous()  # (time, batch, features)
+    conv_ref = _time_steps(block_step(reference_encoder.blocks[0], time_first), steps)
+    return {
+        "max_abs_diff": max_diff,
+        "whole_model_speedup": whole / whole_ours,
+        "encoder_speedup": enc_ref / enc_ours,
+        "conv_block_speedup": conv_ref / conv_ours,
+        "encoder_step_s": {"ours": enc_ours, "reference": enc_ref},
+        "conv_block_step_s": {"ours": conv_ours, "reference": conv_ref},
+        "whole_step_s": {"ours": whole_ours, "reference": whole},
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(machine_line(result["machine"]) + " (shared machine: figures are lower bounds)")
+    print(
+        f"# batch {result['batch_size']} x {result['frames_per_item']} frames, fwd+bwd+CTC, "
+        f"{result['steps']} timed steps, {result['clock']}"
+    )
+    rows = [[r["model"], r["step_s"], r["frames_per_s"]] for r in result["rows"]]
+    print(table(["model", "CPU s/step", "frames/CPU-s"], rows))
+    c = result["tdsconv_vs_reference"]
+    if c:
+        print(
+            f"TDSConv ours vs reference 2-D: outputs max abs diff {c['max_abs_diff']:.2g}; speedup "
+            f"whole model {c['whole_model_speedup']:.2f}x, encoder alone {c['encoder_speedup']:.2f}x, "
+            f"first conv block alone {c['conv_block_speedup']:.2f}x (target >= 1.5x)"
+        )
+
+
+def get_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="keyscribe bench train_throughput", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--steps", type=int, default=3, help="timed steps per model (after 1 warm-up)"
+    )
+    parser.add_argument("--encoders", default=None, help="comma-separated kinds (default: all)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 (2 with --quick)")
+    add_common_args(parser, threads=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = get_args(argv)
+    set_threads(args.threads)
+    encoders = args.encoders.split(",") if args.encoders else None
+    result = run(args.steps, encoders, args.quick, args.batch_size)
+    return emit(result, args.json, print_table)
