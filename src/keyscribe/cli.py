@@ -325,13 +325,27 @@ def sweep(
     epochs_scale: Annotated[float | None, typer.Option(help="Multiply every run's epochs (and warm-up).")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget per run, minutes.")] = None,
     sets: SetOption = None,
+    launcher: Annotated[
+        str, typer.Option(help="'sequential' (here, one by one) or 'submitit' (one cluster job per run).")
+    ] = "sequential",
+    cluster: Annotated[
+        str | None, typer.Option(help="submitit: 'slurm' or 'local' (default: slurm when found, else local).")
+    ] = None,
+    slurm_partition: Annotated[str | None, typer.Option(help="submitit on Slurm: the partition.")] = None,
+    gpus_per_run: Annotated[int, typer.Option(help="submitit: GPUs per run (sets trainer.devices).")] = 0,
+    cpus_per_run: Annotated[int | None, typer.Option(help="submitit: CPU cores per task.")] = None,
+    timeout_min: Annotated[int, typer.Option(help="submitit: job time limit, minutes.")] = 24 * 60,
+    max_parallel: Annotated[int | None, typer.Option(help="submitit on Slurm: runs at once.")] = None,
 ) -> None:
-    """Train configs one after another (finished runs skipped, killed ones resumed), then write
-    <out>/results.csv, results.md and plots/."""
-    from keyscribe.sweep import SweepOptions, run_sweep
+    """Train configs one after another (finished runs skipped, killed ones resumed), or as one
+    cluster job each with --launcher submitit, then write <out>/results.csv, results.md and plots/."""
+    from keyscribe.sweep import LauncherOptions, SweepOptions, run_sweep
 
     options = SweepOptions(_overrides(sets, data=data), epochs_scale, max_minutes)
-    run_sweep(configs, out, options, log=typer.echo)
+    where = LauncherOptions(
+        launcher, cluster, slurm_partition, gpus_per_run, cpus_per_run, timeout_min, max_parallel
+    )
+    run_sweep(configs, out, options, log=typer.echo, launcher=where)
     typer.echo(f"wrote {out / 'results.md'}, {out / 'results.csv'} and {out / 'plots'}/")
 
 

@@ -1,7 +1,9 @@
-"""Sweeps: train a folder of experiment configs one after the other, resumably, then tabulate.
+"""Sweeps: train a folder of experiment configs, resumably, then tabulate.
 
 Each config ``<name>.yaml`` trains in ``<out>/<name>/``. A run with ``results.json`` is finished
 and skipped; a run with only ``last.ckpt`` was killed and resumes from it. Works for any domain.
+Runs train here one after the other, or fan out as one cluster job each through submitit
+(``LauncherOptions``): a Slurm job array, or local processes; the report is the same.
 """
 
 from __future__ import annotations
@@ -10,12 +12,37 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from keyscribe.errors import ConfigError
 from keyscribe.training.checkpoint_io import atomic_write_text
+
+
+@dataclass(frozen=True)
+class LauncherOptions:
+    """Where the runs of a sweep train. ``submitit`` needs the ``cluster`` extra."""
+
+    kind: str = "sequential"  # "sequential" (here, one by one) or "submitit" (a job per run)
+    cluster: str | None = None  # submitit: "slurm", "local" (processes here); None: slurm if found
+    slurm_partition: str | None = None
+    gpus_per_run: int = 0  # > 0: the job gets that many GPUs, one task each, trainer.devices set
+    cpus_per_run: int | None = None  # CPU cores per task
+    timeout_min: int = 24 * 60  # a job killed at its time limit resumes when the sweep reruns
+    max_parallel: int | None = None  # Slurm: at most this many runs of the array at once
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("sequential", "submitit"):
+            raise ConfigError(
+                None, f"launcher must be 'sequential' or 'submitit', got {self.kind!r}"
+            )
+        if self.cluster not in (None, "slurm", "local", "debug"):
+            raise ConfigError(
+                None, f"cluster must be 'slurm', 'local' or 'debug', got {self.cluster!r}"
+            )
+        if self.gpus_per_run < 0 or self.timeout_min <= 0:
+            raise ConfigError(None, "gpus per run must be >= 0 and the timeout > 0 minutes")
 
 
 @dataclass
@@ -63,16 +90,33 @@ def load_run_config(path: Path, run_dir: Path, options: SweepOptions) -> Any:
     return cfg
 
 
+def train_run(path: Path, run_dir: Path, options: SweepOptions, resume: bool) -> str:
+    """Train one run of a sweep (resuming from ``last.ckpt`` with ``resume``): "done" or
+    "failed". A failure is written to ``<run_dir>/error.txt``, and the report marks it."""
+    from keyscribe import api
+
+    cfg = load_run_config(path, run_dir, options)
+    try:
+        api.train(cfg, resume=resume)
+    except Exception:  # one failing run must not lose the others; the table marks it
+        atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+        return "failed"
+    (run_dir / "error.txt").unlink(missing_ok=True)
+    return "done"
+
+
 def run_sweep(
     paths: Sequence[str | Path],
     out: str | Path,
     options: SweepOptions | None = None,
     log: Callable[[str], None] = print,
+    launcher: LauncherOptions | None = None,
 ) -> list[dict[str, Any]]:
     """Train every config under ``paths`` into ``out/<name>``; write the report; return its rows."""
-    from keyscribe import api, report
+    from keyscribe import report
 
     options = options or SweepOptions()
+    launcher = launcher or LauncherOptions()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = config_files(paths)
@@ -80,6 +124,7 @@ def run_sweep(
         out / "sweep.json",
         json.dumps({"configs": [str(f) for f in files], **options.__dict__}, indent=2),
     )
+    pending: list[tuple[Path, Path, bool]] = []
     for i, path in enumerate(files, 1):
         run_dir = out / path.stem
         cfg = load_run_config(path, run_dir, options)  # bad configs stop the sweep before training
@@ -87,16 +132,74 @@ def run_sweep(
             log(f"[{i}/{len(files)}] {path.stem}: finished earlier, skipped")
             continue
         resume = (run_dir / "last.ckpt").exists()
+        if launcher.kind == "submitit":
+            pending.append((path, run_dir, resume))
+            continue
         log(
             f"[{i}/{len(files)}] {path.stem}: {'resuming' if resume else 'training'} ({cfg.trainer.max_epochs} epochs)"
         )
         start = time.perf_counter()
-        try:
-            api.train(cfg, resume=resume)
-        except Exception:  # one failing run must not lose the others; the table marks it
-            atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+        if train_run(path, run_dir, options, resume) == "failed":
             log(f"[{i}/{len(files)}] {path.stem}: FAILED (see {run_dir / 'error.txt'})")
             continue
-        (run_dir / "error.txt").unlink(missing_ok=True)
         log(f"[{i}/{len(files)}] {path.stem}: done in {time.perf_counter() - start:.0f} s")
+    if pending:
+        submit_runs(pending, out, options, launcher, log)
     return report.write_report(out, [out / f.stem for f in files], options.epochs_scale)
+
+
+def submit_runs(
+    runs: list[tuple[Path, Path, bool]],
+    out: Path,
+    options: SweepOptions,
+    launcher: LauncherOptions,
+    log: Callable[[str], None],
+) -> None:
+    """One submitit job per run (a job array on Slurm); wait for all of them. Job logs go to
+    ``<out>/submitit/``."""
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError(
+            None, "--launcher submitit needs submitit: pip install 'keyscribe[cluster]'"
+        ) from None
+
+    gpus = launcher.gpus_per_run
+    if gpus:
+        options = replace(options, overrides=[*options.overrides, f"trainer.devices={gpus}"])
+    executor = submitit.AutoExecutor(folder=out / "submitit" / "%j", cluster=launcher.cluster)
+    parameters: dict[str, Any] = {
+        "timeout_min": launcher.timeout_min,
+        "name": f"keyscribe-sweep-{out.name}",
+    }
+    if gpus:
+        # one task per GPU: Lightning reads Slurm's task ranks and runs DDP across them
+        parameters.update(
+            gpus_per_node=gpus, tasks_per_node=gpus if executor.cluster == "slurm" else 1
+        )
+    if launcher.cpus_per_run is not None:
+        parameters["cpus_per_task"] = launcher.cpus_per_run
+    if launcher.slurm_partition is not None:
+        parameters["slurm_partition"] = launcher.slurm_partition
+    if launcher.max_parallel is not None:
+        parameters["slurm_array_parallelism"] = launcher.max_parallel
+    executor.update_parameters(**parameters)
+    with executor.batch():
+        jobs = [
+            executor.submit(train_run, path, run_dir, options, resume)
+            for path, run_dir, resume in runs
+        ]
+    names = {job.job_id: path.stem for job, (path, _, _) in zip(jobs, runs, strict=True)}
+    log(
+        f"submitted {len(jobs)} runs to {executor.cluster} ({', '.join(f'{n}: job {j}' for j, n in names.items())})"
+    )
+    poll_s = 1 if executor.cluster == "local" else 10
+    for job in submitit.helpers.as_completed(jobs, poll_frequency=poll_s):
+        name, run_dir = names[job.job_id], out / names[job.job_id]
+        try:
+            status = job.result()
+        except Exception as exc:  # killed (time limit, preemption, node failure): resumes on rerun
+            atomic_write_text(run_dir / "error.txt", f"job {job.job_id} did not finish: {exc}\n")
+            status = "failed"
+        where = f" (see {run_dir / 'error.txt'})" if status == "failed" else ""
+        log(f"{name}: {status.upper() if status == 'failed' else status}, job {job.job_id}{where}")
