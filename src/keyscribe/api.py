@@ -391,6 +391,8 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         results["init_from"] = {"checkpoint": cfg.init_from, **init}
     train_cer = trainer.callback_metrics.get("train/CER")
     results["train_cer"] = round(float(train_cer), 4) if train_cer is not None else None
+    if not trainer.is_global_zero:  # DDP: rank 0 alone scores the run and writes results.json
+        return results
     # A run stopped by its time budget before its first validation has no best.ckpt: score the
     # last weights instead, and say so.
     scored = best if best.exists() else run_dir / "last.ckpt"

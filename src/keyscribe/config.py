@@ -46,6 +46,7 @@ class TrainerConfig:
     accelerator: str = "auto"
     devices: str = "auto"
     strategy: str = "auto"
+    num_nodes: int = 1  # machines of a multi-node DDP run (each runs `devices` processes)
     precision: str = "32-true"
     gradient_clip_val: float | None = None
     log_every_n_steps: int = 10

@@ -68,6 +68,7 @@ def build_trainer(cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callb
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
         precision=cfg.precision,  # type: ignore[arg-type]
         gradient_clip_val=cfg.gradient_clip_val,
         log_every_n_steps=cfg.log_every_n_steps,
@@ -79,5 +80,6 @@ def build_trainer(cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callb
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=cfg.progress_bar,
         deterministic="warn",
+        use_distributed_sampler=False,  # CTCDataModule shards its own loaders (data/sharding.py)
         **kwargs,
     )
