@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ from keyscribe.decoding.greedy import IncrementalGreedy, decode_greedy
 from keyscribe.emg.dataset import data_transforms, eval_channel_projection
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import typed_result
-from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS
+from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS, SAMPLE_RATE_HZ
 from keyscribe.errors import CheckpointError, ConfigError, DataError
 from keyscribe.models.encoders import (
     RecurrentEncoder,
@@ -119,6 +119,7 @@ class _WindowStage:
         if int(encoder.output_lengths(torch.tensor([1000]))) != 1000:  # type: ignore[operator]
             raise ValueError(f"{type(encoder).__name__} changes the frame rate")
         self.encoder, self.context, self.lookahead = encoder, context, lookahead
+        self.out_features = int(encoder.out_features)  # type: ignore[arg-type]
         self.buffer: Tensor | None = None  # input frames [start, start + len)
         self.start = 0
         self.emitted = 0  # outputs given so far
@@ -135,7 +136,7 @@ class _WindowStage:
     def _emit(self, ready: int) -> Tensor:
         assert self.buffer is not None
         if ready <= self.emitted:
-            return self.buffer.new_empty(0, self.encoder.out_features)
+            return self.buffer.new_empty(0, self.out_features)
         n = self.buffer.shape[0]
         y, _ = self.encoder(self.buffer[None], torch.tensor([n]))  # (1, n, out_features)
         out = y[0, self.emitted - self.start : ready - self.start]
@@ -198,17 +199,16 @@ class StreamingRecognizer:
     def __init__(
         self, recognizer: Any, options: StreamingOptions | None = None, keep_log_probs: bool = False
     ) -> None:
-        if recognizer.domain != "emg" or not isinstance(
-            recognizer.model.frontend, EmgSpectrogramFrontend
-        ):
+        if recognizer.domain != "emg":
             raise CheckpointError(
                 recognizer.path,
                 f"streaming needs an sEMG model, this is a {recognizer.domain!r} one",
             )
+        if not isinstance(getattr(recognizer.model, "frontend", None), EmgSpectrogramFrontend):
+            raise CheckpointError(recognizer.path, "streaming needs the torch runtime's front end")
         options = options or StreamingOptions()
         data = recognizer.config.data
-        self.sample_rate_hz = 2000.0
-        self.frame_ms = 1000.0 * data.hop_length / self.sample_rate_hz
+        self.frame_ms = 1000.0 * data.hop_length / SAMPLE_RATE_HZ
         self.model = recognizer.model.eval()
         self.blank, self.alphabet = recognizer.alphabet.blank, recognizer.alphabet
         transform = data_transforms(data, eval_channel_projection(data))[1]
@@ -266,10 +266,8 @@ class StreamingRecognizer:
         spec = self.spectrogram.push(emg)
         if spec is None:
             return ""
-        x, _ = self.model.frontend(
-            spec[None], torch.tensor([spec.shape[0]])
-        )  # (1, frames, features)
-        return self._through(0, x[0])
+        x, _ = self.model.frontend(spec[None], torch.tensor([spec.shape[0]]))
+        return self._through(0, x[0])  # x: (1, frames, features)
 
     @torch.inference_mode()
     def flush(self) -> str:
@@ -307,6 +305,16 @@ def _offline(recognizer: Any, dataset: Any) -> Tensor:
     return log_probs[:n]
 
 
+def _chunks(session: Any, step: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(end sample, EMG ``(step, band, channel)``) of a session, read ~10 s at a time: the
+    source's reading is not part of a chunk's timed work."""
+    block = step * max(1, 20_000 // step)
+    for block_start in range(0, len(session), block):
+        emg, _ = session.read(block_start, min(block_start + block, len(session)))
+        for start in range(0, emg.shape[0], step):
+            yield block_start + min(start + step, emg.shape[0]), emg[start : start + step]
+
+
 def replay_session(
     recognizer: Any,
     path: str | Path,
@@ -326,30 +334,21 @@ def replay_session(
     stream = StreamingRecognizer(recognizer, options, keep_log_probs=True)  # refuses HTR models
     dataset = recognizer.dataset(path)  # the whole session, checked as offline decoding checks it
     session = dataset.session
-    step = max(1, round(chunk_ms * session.sample_rate_hz / 1000.0))
-    block = step * max(1, 20_000 // step)  # read ~10 s at a time; the source is not timed
-    seconds: list[float] = []
+    rate = session.sample_rate_hz
+    step = max(1, round(chunk_ms * rate / 1000.0))
+    seconds: list[tuple[float, float]] = []  # per chunk: wall, CPU time of this thread
     wall = time.perf_counter()
-    for block_start in range(0, len(session), block):
-        emg, _ = session.read(block_start, min(block_start + block, len(session)))
-        for start in range(0, emg.shape[0], step):
-            tick = time.perf_counter()
-            try:
-                text = stream.push(emg[start : start + step])
-            except DataError as exc:
-                raise DataError(path, exc.problem) from None
-            seconds.append(time.perf_counter() - tick)
-            if on_text is not None and text:
-                on_text(text)
-            if realtime:  # the chunk's last sample would arrive at this wall time
-                time.sleep(
-                    max(
-                        0.0,
-                        wall
-                        + (block_start + start + step) / session.sample_rate_hz
-                        - time.perf_counter(),
-                    )
-                )
+    for end, emg in _chunks(session, step):
+        tick, cpu = time.perf_counter(), time.thread_time()
+        try:
+            text = stream.push(emg)
+        except DataError as exc:
+            raise DataError(path, exc.problem) from None
+        seconds.append((time.perf_counter() - tick, time.thread_time() - cpu))
+        if on_text is not None and text:
+            on_text(text)
+        if realtime:  # wait until the chunk's last sample would have been recorded
+            time.sleep(max(0.0, wall + end / rate - time.perf_counter()))
     tick = time.perf_counter()
     text = stream.flush()
     flush_s = time.perf_counter() - tick
@@ -364,26 +363,28 @@ def replay_session(
     cer.add(reference, stream.label_ids)
     offline_cer.add(reference, offline_ids)
     versus.add(offline_ids, stream.label_ids)
-    ms = 1000.0 * np.asarray(seconds)
-    duration_s = len(session) / session.sample_rate_hz
+    ms, cpu_ms = (1000.0 * np.asarray(seconds)).T
+    duration_s = len(session) / rate
     same_shape = streamed.shape == offline.shape
     return {
         "session": str(path),
         "encoder": recognizer.config.model.encoder.get("kind"),
         "exact": stream.exact,  # causal model: streaming should equal offline
         "chunks": len(seconds),
-        "chunk_ms": 1000.0 * step / session.sample_rate_hz,
+        "chunk_ms": 1000.0 * step / rate,
         "realtime": realtime,
         "threads": torch.get_num_threads(),
         "mean_chunk_ms": round(float(ms.mean()), 3),
         "p95_chunk_ms": round(float(np.percentile(ms, 95)), 3),
         "max_chunk_ms": round(float(ms.max()), 3),
+        # CPU time stays put when other processes share the cores (wall time does not)
+        "mean_chunk_cpu_ms": round(float(cpu_ms.mean()), 3),
+        "p95_chunk_cpu_ms": round(float(np.percentile(cpu_ms, 95)), 3),
         "flush_ms": round(1000.0 * flush_s, 3),
-        "real_time_factor": round(
-            (float(ms.sum()) / 1000.0 + flush_s) / duration_s, 5
-        ),  # compute / signal
+        # seconds of compute per second of EMG
+        "real_time_factor": round((float(ms.sum()) / 1000.0 + flush_s) / duration_s, 5),
         "algorithmic_latency_ms": stream.lookahead_ms,
-        "stft_window_ms": 1000.0 * recognizer.config.data.n_fft / session.sample_rate_hz,
+        "stft_window_ms": 1000.0 * recognizer.config.data.n_fft / rate,
         "wall_seconds": round(time.perf_counter() - wall, 2),
         "duration_s": round(duration_s, 2),
         "frames": int(streamed.shape[0]),
