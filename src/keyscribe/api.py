@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -29,7 +30,9 @@ from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.errors import CheckpointError, ConfigError, DataError
 from keyscribe.metrics import EditCounts, words
 from keyscribe.models.ctc import CTCModel, InputTooShortError
-from keyscribe.training.checkpoint_io import atomic_write_text
+from keyscribe.training.checkpoint_io import atomic_write_text, remove_stale_temporaries
+
+log = logging.getLogger(__name__)
 
 # -- configs --------------------------------------------------------------------------------------
 
@@ -343,7 +346,9 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     With ``resume``, continues from ``<run_dir>/last.ckpt`` when it exists.
     """
     import lightning as L
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+    from keyscribe.data.sampling import EpochSeeds
     from keyscribe.training.system import CTCSystem
     from keyscribe.training.trainer import build_trainer
 
@@ -364,6 +369,11 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     datamodule = builders.build_datamodule(cfg, alphabet)
     datamodule.setup()
     run_dir.mkdir(parents=True, exist_ok=True)
+    # under torchrun or srun every rank starts here at once: only rank 0 may take another
+    # writer's temporary file for a stale one
+    stale_files = remove_stale_temporaries(run_dir) if rank_zero_only.rank == 0 else []
+    for stale in stale_files:  # left by a writer killed mid-write
+        log.info("removed %s (a write interrupted by a killed run)", stale)
     atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
     system = CTCSystem(
         model,
@@ -372,7 +382,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         cfg.trainer.max_epochs,
         checkpoint_meta={"config": to_plain(cfg), "domain": cfg.domain, "format": 1},
     )
-    trainer = build_trainer(cfg.trainer, run_dir)
+    trainer = build_trainer(cfg.trainer, run_dir, [EpochSeeds(cfg.seed)])
     last = run_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     start = time.perf_counter()

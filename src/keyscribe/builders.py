@@ -211,6 +211,7 @@ def build_datamodule(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCDataModule
         batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers,
         test_batch_size=spec.test_batch_size,
+        seed=cfg.seed,
     )
 
 

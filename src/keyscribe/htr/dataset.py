@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler
 
 from keyscribe.alphabet import Alphabet
 from keyscribe.data.batch import Sample
+from keyscribe.data.sampling import derived_seed
 from keyscribe.errors import DataError
 from keyscribe.htr.lines import LineRecord, SkipCounter, load_line_image
 from keyscribe.htr.transforms import AugmentConfig, augment_line, resize_to_height, to_tensor
@@ -131,25 +132,36 @@ class LineDataset(Dataset[Sample]):
             line = augment_line(Image.fromarray(line), rng, self.augment)
         return Sample(to_tensor(line), self.targets[index], self.ids[index], text=self.texts[index])
 
-    def batch_sampler(self, batch_size: int, shuffle: bool) -> WidthBucketSampler | None:
+    def batch_sampler(self, batch_size: int, shuffle: bool, seed: int = 0) -> WidthBucketSampler | None:
         """Width-bucketed batches (used by CTCDataModule), or None to batch in plain order."""
         if self.bucket_pool_batches <= 0:
             return None
-        return WidthBucketSampler(self.widths, batch_size, shuffle, self.bucket_pool_batches)
+        return WidthBucketSampler(self.widths, batch_size, shuffle, self.bucket_pool_batches, seed=seed)
 
 
 class WidthBucketSampler(Sampler[list[int]]):
     """Batches of lines of similar width: shuffle, cut into pools of ``pool_batches`` batches,
-    sort each pool by width, cut into batches, shuffle the batches (seeded by torch's RNG).
-    Without shuffling, lines are batched in width order (evaluation)."""
+    sort each pool by width, cut into batches, shuffle the batches (all fixed by ``seed`` and the
+    epoch, so a resumed run repeats). Without shuffling, lines are batched in width order
+    (evaluation)."""
 
     def __init__(
-        self, widths: Sequence[int], batch_size: int, shuffle: bool, pool_batches: int = 50
+        self,
+        widths: Sequence[int],
+        batch_size: int,
+        shuffle: bool,
+        pool_batches: int = 50,
+        seed: int = 0,
     ) -> None:
         self.widths = list(widths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.pool = max(1, pool_batches) * batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return (len(self.widths) + self.batch_size - 1) // self.batch_size
@@ -160,7 +172,7 @@ class WidthBucketSampler(Sampler[list[int]]):
             order = sorted(range(n), key=lambda i: self.widths[i])
             yield from (order[i : i + self.batch_size] for i in range(0, n, self.batch_size))
             return
-        rng = random.Random(int(torch.randint(0, 2**31 - 1, ()).item()))
+        rng = random.Random(derived_seed(self.seed, self.epoch))
         order = list(range(n))
         rng.shuffle(order)
         batches = []
