@@ -402,7 +402,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     train_cer = trainer.callback_metrics.get("train/CER")
     results["train_cer"] = round(float(train_cer), 4) if train_cer is not None else None
     if not trainer.is_global_zero:  # DDP: rank 0 alone scores the run and writes results.json
-        return results
+        return {**results, "global_rank": trainer.global_rank}
     # A run stopped by its time budget before its first validation has no best.ckpt: score the
     # last weights instead, and say so.
     scored = best if best.exists() else run_dir / "last.ckpt"

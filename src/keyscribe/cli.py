@@ -78,6 +78,8 @@ def train(
 
     cfg = api.load_config(config, _overrides(sets, out, data, max_epochs, max_steps, max_minutes))
     results = api.train(cfg, resume=resume)
+    if results.get("global_rank"):  # DDP: rank 0 reports the run
+        return
     if as_json:
         _print_json(results)
         return
