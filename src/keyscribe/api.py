@@ -371,7 +371,8 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     # under torchrun or srun every rank starts here at once: only rank 0 may take another
     # writer's temporary file for a stale one
-    stale_files = remove_stale_temporaries(run_dir) if rank_zero_only.rank == 0 else []
+    rank = getattr(rank_zero_only, "rank", 0)  # Lightning sets it from RANK / LOCAL_RANK / SLURM_PROCID
+    stale_files = remove_stale_temporaries(run_dir) if rank == 0 else []
     for stale in stale_files:  # left by a writer killed mid-write
         log.info("removed %s (a write interrupted by a killed run)", stale)
     atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
