@@ -133,7 +133,7 @@ def run_sweep(
             continue
         resume = (run_dir / "last.ckpt").exists()
         if launcher.kind == "submitit":
-            pending.append((path, run_dir, resume))
+            pending.append((path.resolve(), run_dir.resolve(), resume))  # jobs may start elsewhere
             continue
         log(
             f"[{i}/{len(files)}] {path.stem}: {'resuming' if resume else 'training'} ({cfg.trainer.max_epochs} epochs)"
