@@ -178,3 +178,13 @@ def test_cli_stream_bad_input(
     )
     htr = save_untrained(cfg, tmp_path / "htr.ckpt")
     assert_user_error(run_cli(["stream", htr, session], monkeypatch, capsys), htr, "sEMG")
+
+
+@pytest.mark.parametrize(
+    "config", sorted((REPO / "configs/emg/streaming").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_streaming_configs_stream_exactly(config: Path) -> None:
+    cfg = api.load_config(config)
+    alphabet = builders.domain_spec("emg").alphabet(cfg)
+    rec = api.Recognizer(builders.build_model(cfg, alphabet), alphabet, cfg)
+    assert StreamingRecognizer(rec).exact

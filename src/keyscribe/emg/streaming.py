@@ -34,7 +34,10 @@ from keyscribe.emg.dataset import data_transforms, eval_channel_projection
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import typed_result
 from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS, SAMPLE_RATE_HZ
+from keyscribe.emg.stream import can_stream, streamed_log_probs, whole_session_label
+from keyscribe.emg.transforms import LogSpectrogram
 from keyscribe.errors import CheckpointError, ConfigError, DataError
+from keyscribe.metrics import EditCounts
 from keyscribe.models.encoders import (
     RecurrentEncoder,
     SequentialEncoder,
@@ -177,11 +180,12 @@ class _SpectrogramStage:
 
     def __init__(self, transform: Callable[[Tensor], Tensor], n_fft: int, hop_length: int) -> None:
         self.transform, self.n_fft, self.hop = transform, n_fft, hop_length
+        self.num_frames = LogSpectrogram(n_fft, hop_length).num_frames
         self.tail = torch.empty(0, NUM_BANDS, CHANNELS_PER_BAND)
 
     def push(self, emg: Tensor) -> Tensor | None:
         x = torch.cat([self.tail, emg])
-        frames = max(0, (x.shape[0] - self.n_fft) // self.hop + 1)
+        frames = self.num_frames(x.shape[0])
         self.tail = x[frames * self.hop :]
         if frames == 0:
             return None
@@ -295,8 +299,6 @@ class StreamingRecognizer:
 
 def _offline(recognizer: Any, dataset: Any) -> Tensor:
     """The session's offline log-probs ``(frames, classes)``, as ``transcribe`` computes them."""
-    from keyscribe.emg.stream import can_stream, streamed_log_probs
-
     if can_stream(recognizer.model, dataset):
         data = recognizer.config.data
         log_probs, n = streamed_log_probs(recognizer.model, dataset, data.n_fft, data.hop_length)
@@ -326,9 +328,6 @@ def replay_session(
     """Feed a recorded session to a StreamingRecognizer in chunks of ``chunk_ms``, as fast as
     possible or (``realtime``) at the pace it was recorded; time each chunk, then decode the
     session offline and compare. ``on_text`` gets each chunk's new key glyphs."""
-    from keyscribe.emg.stream import whole_session_label
-    from keyscribe.metrics import EditCounts
-
     if chunk_ms <= 0:
         raise ConfigError(None, f"chunk length must be > 0 ms, got {chunk_ms}")
     stream = StreamingRecognizer(recognizer, options, keep_log_probs=True)  # refuses HTR models
