@@ -45,6 +45,9 @@ def test_quick_run_produces_figures(
     elif name == "decode":
         assert [r["decoder"] for r in figures["results"]][0] == "greedy"
         assert all(_positive(r["real_time_factor"]) for r in figures["results"])
+    elif name == "transcribe":
+        assert [r["decoder"] for r in figures["rows"]] == ["greedy", "beam"]
+        assert all(_positive(r["rtf"]) and r["signal_s"] == 6 for r in figures["rows"])
     elif name == "memory":
         assert figures["transcribe_peak_rss_mb"] >= figures["baseline_peak_rss_mb"] > 0
     elif name == "htr_throughput":

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "train_throughput": "sEMG encoders: training frames/s; TDSConv vs the 2-D reference",
     "deformable": "deformable vs standard convolution at the CRNN and 1D-LSTM layer shapes",
     "decode": "greedy vs beam vs beam+LM: CER, frames/s, real-time factor",
+    "transcribe": "whole-session sEMG transcription (network + decoding): real-time factor",
     "memory": "peak memory of inspecting and transcribing a long sEMG session",
     "htr_throughput": "HTR training and transcription lines/s for a config",
 }
