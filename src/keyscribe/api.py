@@ -83,10 +83,15 @@ class Recognizer:
             out, lengths = self.model(batch.inputs, batch.input_lengths)
         except InputTooShortError as exc:
             item = samples[exc.indices[0]]
-            raise DataError(item.id, f"too short for this model ({exc.frames[0]} input frames give no output frame)") from None
+            raise DataError(
+                item.id,
+                f"too short for this model ({exc.frames[0]} input frames give no output frame)",
+            ) from None
         return [(out[i], int(lengths[i])) for i in range(len(samples))]
 
-    def use_decoder(self, decoder: str = "greedy", lm: str | Path | None = None, options: Any = None) -> Recognizer:
+    def use_decoder(
+        self, decoder: str = "greedy", lm: str | Path | None = None, options: Any = None
+    ) -> Recognizer:
         """Decode with ``"greedy"`` (best path) or ``"beam"`` search. ``lm``: an ARPA character LM,
         ``"default"`` (the default English LM), ``"auto"`` (default for sEMG, none for HTR) or
         None; ``options``: a ``BeamOptions`` or a dict of its fields (the insertion bonus then
@@ -149,7 +154,9 @@ class Recognizer:
         else:
             conf = label_confidences(log_probs[:length], ids, self.alphabet.blank)
         view = builders.lm_view(self.domain, self.alphabet)
-        boundaries = {self.alphabet.symbol(i) for i, t in enumerate(view.tokens) if t in ("<sp>", "</s>")}
+        boundaries = {
+            self.alphabet.symbol(i) for i, t in enumerate(view.tokens) if t in ("<sp>", "</s>")
+        }
         out["label_ids"] = ids
         out["confidences"] = [round(c, 4) for c in conf]
         out["words"] = word_confidences([self.alphabet.symbol(i) for i in ids], conf, boundaries)
@@ -158,7 +165,9 @@ class Recognizer:
     def dataset(self, path: str | Path) -> Any:
         """The items this model would read at ``path`` (sessions, or lines with the model's
         preprocessing)."""
-        return builders.domain_spec(self.domain).eval_dataset(self.config, Path(path), self.alphabet)
+        return builders.domain_spec(self.domain).eval_dataset(
+            self.config, Path(path), self.alphabet
+        )
 
     def transcribe(self, path: str | Path, batch_size: int = 16) -> list[dict[str, Any]]:
         """Every item found at ``path`` -> text, label ids, reference and per-char confidence."""
@@ -169,7 +178,9 @@ class Recognizer:
         in width-sorted batches; others (whole sEMG sessions) one by one."""
         n = len(dataset)
         widths = getattr(dataset, "widths", None)
-        streamed = self._streamed_results(dataset) if widths is None and self.domain == "emg" else None
+        streamed = (
+            self._streamed_results(dataset) if widths is None and self.domain == "emg" else None
+        )
         if streamed is not None:
             return streamed
         if widths is None:
@@ -184,22 +195,43 @@ class Recognizer:
         return results
 
     def _streamed_results(self, dataset: Any) -> list[dict[str, Any]] | None:
-        """Whole sEMG sessions decoded chunk by chunk in bounded memory (see emg/stream.py), or
-        None when the model or the items do not allow it (then items are read whole)."""
+        """Whole sEMG sessions decoded in bounded memory where the model allows it (see
+        emg/stream.py): TDSConv in chunks, causal recurrent encoders with carried state, others in
+        windows when a session is longer than ``stream.LONG_SESSION_S``; the rest read whole.
+        None when the items are not whole sessions."""
         from torch.utils.data import ConcatDataset
 
-        from keyscribe.emg.stream import can_stream, streamed_log_probs, whole_session_label
+        from keyscribe.emg.dataset import WindowedSessionDataset
+        from keyscribe.emg.stream import (
+            can_stream,
+            carried_state_log_probs,
+            streamed_log_probs,
+            whole_session_label,
+        )
 
-        parts: list[Any] = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
-        if not all(can_stream(self.model, part) for part in parts):
-            return None
+        parts: list[Any] = (
+            list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
+        )
+        whole = [
+            isinstance(p, WindowedSessionDataset) and p.window_length == p.num_samples
+            for p in parts
+        ]
+        if not all(whole) or not isinstance(getattr(self.model, "frontend", None), torch.nn.Module):
+            return None  # windows of sessions, or the ONNX runtime
         results = []
         for part in parts:
             start = time.perf_counter()
-            log_probs, length = streamed_log_probs(
-                self.model, part, self.config.data.n_fft, self.config.data.hop_length
-            )
-            results.append(self._describe(whole_session_label(part), log_probs, length, time.perf_counter() - start))
+            data = self.config.data
+            if can_stream(self.model, part):
+                out = streamed_log_probs(self.model, part, data.n_fft, data.hop_length)
+            else:
+                out = carried_state_log_probs(self, part)
+            if out is None:
+                results += self._results([part[0]])
+            else:
+                results.append(
+                    self._describe(whole_session_label(part), *out, time.perf_counter() - start)
+                )
         return results
 
     def _result(self, sample: Sample) -> dict[str, Any]:
@@ -210,9 +242,13 @@ class Recognizer:
         start = time.perf_counter()
         outputs = self.batch_log_probs(samples)
         elapsed = (time.perf_counter() - start) / len(samples)
-        return [self._describe(s, lp, n, elapsed) for s, (lp, n) in zip(samples, outputs, strict=True)]
+        return [
+            self._describe(s, lp, n, elapsed) for s, (lp, n) in zip(samples, outputs, strict=True)
+        ]
 
-    def _describe(self, sample: Sample, log_probs: Tensor, length: int, elapsed: float) -> dict[str, Any]:
+    def _describe(
+        self, sample: Sample, log_probs: Tensor, length: int, elapsed: float
+    ) -> dict[str, Any]:
         decoded = self.decode_item(log_probs, length)
         ids = decoded.pop("label_ids")
         reference = sample.targets.tolist()
@@ -222,7 +258,9 @@ class Recognizer:
             "label_ids": ids,
             # the exact transcription when the domain keeps one (HTR: it may hold characters
             # outside the charset, which then count as errors)
-            "reference_text": sample.text if sample.text is not None else self.alphabet.decode(reference),
+            "reference_text": sample.text
+            if sample.text is not None
+            else self.alphabet.decode(reference),
             "reference_ids": reference,
             **decoded,  # decoder, confidences, words, decode_seconds (beam: scores, n-best)
             "seconds": round(elapsed, 4),
@@ -241,9 +279,13 @@ def _torch_load(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or foreign file raises many different errors
-        raise CheckpointError(path, f"not a readable checkpoint ({exc.__class__.__name__})") from None
+        raise CheckpointError(
+            path, f"not a readable checkpoint ({exc.__class__.__name__})"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(path, "not a keyscribe or emg2qwerty Lightning checkpoint (no state_dict)")
+        raise CheckpointError(
+            path, "not a keyscribe or emg2qwerty Lightning checkpoint (no state_dict)"
+        )
     return ckpt
 
 
@@ -261,8 +303,12 @@ def load_model(path: str | Path) -> Recognizer:
         except ConfigError as exc:
             raise CheckpointError(path, f"its config: {exc.problem}") from None
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(path, f"damaged keyscribe metadata ({exc.__class__.__name__}: {exc})") from None
-        state = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+            raise CheckpointError(
+                path, f"damaged keyscribe metadata ({exc.__class__.__name__}: {exc})"
+            ) from None
+        state = {
+            k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")
+        }
     elif reference.is_reference_checkpoint(ckpt):
         cfg = config_from_tree(reference.reference_config_tree(ckpt), path)
         alphabet = builders.domain_spec("emg").alphabet(cfg)
@@ -273,7 +319,9 @@ def load_model(path: str | Path) -> Recognizer:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(path, f"weights do not fit the model it describes ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(
+            path, f"weights do not fit the model it describes ({str(exc).splitlines()[0]})"
+        ) from None
     model.eval()
     return Recognizer(model, alphabet, cfg, path)
 
@@ -309,7 +357,12 @@ def initialise_from(model: CTCModel, alphabet: Alphabet, path: str | Path) -> di
     tensors = sum(1 for k in state if not k.startswith("head."))
     if copied == 0:
         raise CheckpointError(path, "no weights fit this model (different architecture?)")
-    return {"tensors_copied": copied, "tensors": tensors, "output_rows_copied": rows, "output_rows": alphabet.num_classes}
+    return {
+        "tensors_copied": copied,
+        "tensors": tensors,
+        "output_rows_copied": rows,
+        "output_rows": alphabet.num_classes,
+    }
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -371,7 +424,9 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     # under torchrun or srun every rank starts here at once: only rank 0 may take another
     # writer's temporary file for a stale one
-    rank = getattr(rank_zero_only, "rank", 0)  # Lightning sets it from RANK / LOCAL_RANK / SLURM_PROCID
+    rank = getattr(
+        rank_zero_only, "rank", 0
+    )  # Lightning sets it from RANK / LOCAL_RANK / SLURM_PROCID
     stale_files = remove_stale_temporaries(run_dir) if rank == 0 else []
     for stale in stale_files:  # left by a writer killed mid-write
         log.info("removed %s (a write interrupted by a killed run)", stale)
@@ -514,7 +569,9 @@ def export(
     spec = builders.domain_spec(recognizer.domain)
     example = spec.example_input(recognizer.config) if spec.example_input else None
     if example is None:
-        raise CheckpointError(checkpoint, f"domain {recognizer.domain!r} gives no example input to export with")
+        raise CheckpointError(
+            checkpoint, f"domain {recognizer.domain!r} gives no example input to export with"
+        )
     try:
         result = export_onnx(recognizer.model, parity_batches(example), out, tolerance)
     except ValueError as exc:
@@ -542,7 +599,9 @@ def tune_decoder(
     from dataclasses import replace
 
     recognizer = load_model(checkpoint).use_decoder("beam", lm, beam_options)
-    cfg = config_from_tree(apply_overrides(to_plain(recognizer.config), [f"data.root={data}"]), data)
+    cfg = config_from_tree(
+        apply_overrides(to_plain(recognizer.config), [f"data.root={data}"]), data
+    )
     splits = builders.domain_spec(recognizer.domain).datasets(cfg, recognizer.alphabet)
     if "val" not in splits:
         raise DataError(data, "no validation split to tune on")
@@ -566,12 +625,16 @@ def tune_decoder(
     beam = recognizer.beam
     base = beam.options  # beam_options as use_decoder resolved them
     start = time.perf_counter()
-    greedy = cer(lambda lp, n: decode_greedy(lp[None], torch.tensor([n]), recognizer.alphabet.blank)[0])
+    greedy = cer(
+        lambda lp, n: decode_greedy(lp[None], torch.tensor([n]), recognizer.alphabet.blank)[0]
+    )
     grid = []
     for weight in lm_weights:
         for bonus in insertion_bonuses:
             beam.options = replace(base, lm_weight=weight, insertion_bonus=bonus, nbest=1)
-            grid.append({"lm_weight": weight, "insertion_bonus": bonus, "cer": cer(recognizer.decode)})
+            grid.append(
+                {"lm_weight": weight, "insertion_bonus": bonus, "cer": cer(recognizer.decode)}
+            )
     best = min(grid, key=lambda g: g["cer"])
     return {
         "checkpoint": str(checkpoint),

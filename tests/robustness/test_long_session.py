@@ -17,7 +17,9 @@ from fixtures.sessions import key, write_session
 from keyscribe import api
 from keyscribe.decoding.confidence import best_path_confidences, label_confidences
 from keyscribe.decoding.greedy import decode_greedy
+from keyscribe.emg import stream
 from keyscribe.emg.stream import streamed_log_probs
+from robustness.conftest import EMG_TINY, save_untrained
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,3 +74,62 @@ def test_thirty_minute_session_in_bounded_memory(tmp_path: Path) -> None:
     assert figures["samples"] == 3_600_000 and figures["whole_in_memory_mb"] > 1300
     assert figures["transcribe_peak_rss_mb"] - figures["baseline_peak_rss_mb"] < 500, figures
     assert np.isfinite(figures["transcribe_s"])
+
+
+def _recurrent_ckpt(root: Path, encoder: str) -> Path:
+    cfg = api.load_config(
+        REPO / "configs/emg/quickstart.yaml",
+        [*EMG_TINY, f"out_dir={root}", f"model.encoder={encoder}"],
+    )
+    return save_untrained(cfg, root / "rnn.ckpt")
+
+
+def _read_sizes(monkeypatch) -> list[int]:
+    """Record how many samples each EmgSession.read returns."""
+    from keyscribe.emg.session import EmgSession
+
+    sizes: list[int] = []
+    real = EmgSession.read
+
+    def read(self, start: int, stop: int):  # type: ignore[no-untyped-def]
+        sizes.append(stop - start)
+        return real(self, start, stop)
+
+    monkeypatch.setattr(EmgSession, "read", read)
+    return sizes
+
+
+def test_causal_lstm_session_streams_exactly(tmp_path: Path, monkeypatch) -> None:
+    keys = [key("abc"[i % 3], 300 + 700 * i) for i in range(100)]
+    path = write_session(tmp_path / "s.hdf5", 75_000, keys)
+    recognizer = api.load_model(
+        _recurrent_ckpt(
+            tmp_path, "{kind: lstm, hidden_size: 8, num_layers: 2, bidirectional: false}"
+        )
+    )
+    whole = recognizer._results([recognizer.dataset(path)[0]])[0]
+    sizes = _read_sizes(monkeypatch)
+    streamed = recognizer.transcribe(path)[0]
+    assert max(sizes) <= stream.READ_SECONDS * 2000 < 75_000  # never read whole
+    for field in ("text", "label_ids", "reference_ids", "typed_text"):
+        assert streamed[field] == whole[field], field
+    np.testing.assert_allclose(streamed["confidences"], whole["confidences"], atol=1e-5)
+
+
+def test_long_session_of_bidirectional_model_is_windowed(tmp_path: Path, monkeypatch) -> None:
+    keys = [key("abc"[i % 3], 300 + 700 * i) for i in range(100)]
+    path = write_session(tmp_path / "s.hdf5", 75_000, keys)
+    recognizer = api.load_model(
+        _recurrent_ckpt(tmp_path, "{kind: lstm, hidden_size: 8, num_layers: 2}")
+    )
+    dataset = recognizer.dataset(path)
+    whole, n = recognizer.log_probs(dataset[0])
+    sizes = _read_sizes(monkeypatch)
+    assert stream.carried_state_log_probs(recognizer, dataset) is None  # short: read whole, exact
+    monkeypatch.setattr(stream, "LONG_SESSION_S", 20.0)  # this 37.5 s session is now "long"
+    windowed, length = stream.carried_state_log_probs(recognizer, dataset)
+    assert max(sizes) <= stream.READ_SECONDS * 2000 < 75_000
+    assert length == n
+    # 10 s of context either side: frames away from a window's edge see what they see whole
+    agree = (windowed.argmax(-1) == whole[:n].argmax(-1)).float().mean().item()
+    assert agree > 0.99 and (windowed - whole[:n]).abs().max() < 1e-2

@@ -1,10 +1,12 @@
 """Peak memory of ``data inspect`` and whole-session ``transcribe`` on a long session: are they
 streamed from disk? Writes a synthetic session of --minutes (in chunks, gzip-compressed, the
-emg2qwerty schema), then in this one process: loads a tiny untrained TDSConv model, inspects the
-session, transcribes it; prints the peak RSS (resource.getrusage) after each step, and what the
-session would take in memory whole (EMG float32 + its log-spectrogram).
+emg2qwerty schema), then in this one process: loads an untrained quickstart-shaped model (TDSConv,
+or with ``--encoder`` a BiLSTM or a causal LSTM), inspects the session, transcribes it; prints the
+peak RSS (resource.getrusage) after each step, and what the session would take in memory whole
+(EMG float32 + its log-spectrogram).
 
-    keyscribe bench memory [--minutes 30] [--tiny] [--json [PATH]] [--keep DIR] [--quick]
+    keyscribe bench memory [--minutes 30] [--tiny] [--encoder tdsconv|lstm|lstm-uni]
+        [--long-session-minutes M] [--json [PATH]] [--keep DIR] [--quick]
 
 ``--quick``: a 6-second session and the tiny model (the test suite's). Where a GPU is present the
 CUDA peak is recorded too (the model runs on the CPU here, so it stays 0 unless it is moved).
@@ -33,6 +35,7 @@ from keyscribe.bench.harness import (
     set_threads,
     table,
 )
+from keyscribe.emg import stream
 
 RATE_HZ = 2000
 T0 = 1_700_000_000.0
@@ -89,17 +92,27 @@ TINY = [
     "model.encoder.block_channels=[4]",
     "model.encoder.kernel_width=4",
 ]
+# --encoder: the quickstart's TDSConv (chunked, exact), or recurrent encoders of the CPU configs'
+# size: causal ones stream with carried state, bidirectional ones in windows past LONG_SESSION_S
+ENCODERS = {
+    "tdsconv": [],
+    "lstm": ["model.encoder={kind: lstm, hidden_size: 64, num_layers: 2, dropout: 0.0}"],
+    "lstm-uni": [
+        "model.encoder={kind: lstm, hidden_size: 96, num_layers: 2, dropout: 0.0, bidirectional: false}"
+    ],
+}
 
 
-def tiny_checkpoint(path: Path, tiny: bool = False) -> Path:
-    """An untrained quickstart-shaped TDSConv model (weights do not matter for memory); ``tiny``:
+def tiny_checkpoint(path: Path, tiny: bool = False, encoder: str = "tdsconv") -> Path:
+    """An untrained quickstart-shaped model (weights do not matter for memory); ``tiny``:
     4 channels (the test's, faster)."""
     from keyscribe import api, builders
     from keyscribe.config import to_plain
     from keyscribe.training.checkpoint_io import atomic_torch_save
 
     cfg = api.load_config(
-        repo_config("emg/quickstart.yaml"), [f"out_dir={path.parent}", *(TINY if tiny else [])]
+        repo_config("emg/quickstart.yaml"),
+        [f"out_dir={path.parent}", *(TINY if tiny else []), *ENCODERS[encoder]],
     )
     alphabet = builders.domain_spec("emg").alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
@@ -109,18 +122,21 @@ def tiny_checkpoint(path: Path, tiny: bool = False) -> Path:
     return path
 
 
-def run(minutes: float, folder: Path, tiny: bool = False) -> dict[str, Any]:
+def run(
+    minutes: float, folder: Path, tiny: bool = False, encoder: str = "tdsconv"
+) -> dict[str, Any]:
     from keyscribe import api
     from keyscribe.emg.inspect import inspect_session
 
     start = time.perf_counter()
     session = write_long_session(folder / "long.hdf5", minutes)
     write_s = time.perf_counter() - start
-    recognizer = api.load_model(tiny_checkpoint(folder / "model.ckpt", tiny))
+    recognizer = api.load_model(tiny_checkpoint(folder / "model.ckpt", tiny, encoder))
     n = int(minutes * 60 * RATE_HZ)
     out: dict[str, Any] = {
         "minutes": minutes,
-        "model": "tiny" if tiny else "quickstart",
+        "model": ("tiny " if tiny else "quickstart ") + encoder,
+        "long_session_minutes": stream.LONG_SESSION_S / 60,
         "samples": n,
         "file_mb": round(session.stat().st_size / 2**20, 1),
         "whole_in_memory_mb": round(n * 32 * 4 / 2**20 + (n - 64) // 16 * 32 * 33 * 4 / 2**20, 1),
@@ -169,6 +185,13 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tiny", action="store_true", help="A 4-channel model instead of the quickstart's."
     )
+    parser.add_argument("--encoder", choices=list(ENCODERS), default="tdsconv")
+    parser.add_argument(
+        "--long-session-minutes",
+        type=float,
+        default=None,
+        help="Window bidirectional encoders past this length (default: keyscribe's, 60).",
+    )
     parser.add_argument(
         "--keep", type=Path, help="Write the session here (default: a temp folder)."
     )
@@ -180,10 +203,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = get_args(argv)
     set_threads(args.threads)
     minutes, tiny = (0.1, True) if args.quick else (args.minutes, args.tiny)
+    if args.long_session_minutes is not None:
+        stream.LONG_SESSION_S = 60 * args.long_session_minutes
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        out = run(minutes, args.keep, tiny)
+        out = run(minutes, args.keep, tiny, args.encoder)
     else:
         with tempfile.TemporaryDirectory(prefix="keyscribe-memory-") as tmp:
-            out = run(minutes, Path(tmp), tiny)
+            out = run(minutes, Path(tmp), tiny, args.encoder)
     return emit(out, args.json, print_table)

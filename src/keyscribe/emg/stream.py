@@ -7,7 +7,9 @@ the per-frame spectrogram norm and rotation-invariant MLP, and the TDSConv encod
 frame ``t`` reads input frames ``[t, t + trim]`` (valid convolutions, no stride). Each chunk of
 output frames ``[o0, o1)`` therefore reads input frames ``[o0, o1 + trim)`` and samples
 ``[o0*hop, (o1+trim-1)*hop + n_fft)``: chunks overlap by ``trim`` frames and nothing else changes.
-Other encoders (recurrent ones see the whole past) take the whole-session path.
+Other encoders go through ``carried_state_log_probs``: streamed with carried state where they are
+causal (exact), in overlapping windows where they see the future and the session is long
+(approximate), read whole otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from torch import Tensor
 from keyscribe.data.batch import Sample
 from keyscribe.emg.dataset import WindowedSessionDataset
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
-from keyscribe.errors import DataError
+from keyscribe.emg.session import SAMPLE_RATE_HZ
+from keyscribe.errors import CheckpointError, DataError
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import TDSConvEncoder
 
@@ -98,3 +101,40 @@ def streamed_log_probs(
         _checked(path, *session.read(tail, len(session)), tail)
     assert log_probs is not None  # total > 0: at least one chunk
     return log_probs, total
+
+
+LONG_SESSION_S = 3600.0
+"""Sessions longer than this (seconds) go through encoders that see the future (bidirectional
+RNNs, ConvResNet, Conformer) in overlapping windows of ``WINDOW_CONTEXT_MS`` past and future
+signal rather than whole: bounded memory, approximate. Shorter ones are read whole, exactly."""
+WINDOW_CONTEXT_MS = 10_000.0
+READ_SECONDS = 30.0  # signal read from disk and pushed per step
+
+
+@torch.inference_mode()
+def carried_state_log_probs(
+    recognizer: object, dataset: WindowedSessionDataset
+) -> tuple[Tensor, int] | None:
+    """Log-probs ``(time', classes)`` of the whole session of ``dataset`` for encoders other than
+    TDSConv, read from disk in steps and run with carried state (emg/streaming.py): exact for
+    causal encoders (unidirectional LSTM / GRU and their TDSConv hybrid) at any length; windowed
+    for the others when the session is longer than ``LONG_SESSION_S``; None otherwise (then the
+    session is read whole)."""
+    from keyscribe.emg.streaming import StreamingOptions, StreamingRecognizer
+
+    options = StreamingOptions(lookahead_ms=WINDOW_CONTEXT_MS, context_ms=WINDOW_CONTEXT_MS)
+    try:
+        streamer = StreamingRecognizer(recognizer, options, keep_log_probs=True)
+    except CheckpointError:  # e.g. a strided encoder (ConvResNet) cannot be windowed
+        return None
+    session, path = dataset.session, Path(dataset.path)
+    if not streamer.exact and len(session) / SAMPLE_RATE_HZ <= LONG_SESSION_S:
+        return None
+    step = int(READ_SECONDS * SAMPLE_RATE_HZ)
+    for start in range(0, len(session), step):
+        streamer.push(_checked(path, *session.read(start, min(start + step, len(session))), start))
+    streamer.flush()
+    log_probs = streamer.log_probs()
+    if log_probs.shape[0] == 0:
+        raise DataError(path, "too short for this model (no output frame)")
+    return log_probs, log_probs.shape[0]
