@@ -30,3 +30,19 @@ def test_word_confidence_is_the_least_sure_character():
         ("cd", 3, 5, 0.7),
         ("e", 6, 7, 0.6),
     ]
+
+
+def test_checkpointed_alignment_equals_the_whole_table() -> None:
+    """Long inputs keep forward scores every `segment` frames and recompute back-pointers per
+    segment (bounded memory): the alignment must not change, whatever the segment."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        frames = int(rng.integers(1, 40))
+        lp = np.log(rng.dirichlet(np.full(5, 0.3), size=frames))
+        labels = rng.integers(1, 5, size=int(rng.integers(0, frames + 2))).tolist()
+        whole = ctc_align(lp, labels, 0)
+        for segment in (1, 2, 3, 7):
+            assert ctc_align(lp, labels, 0, segment) == whole
+    spans = ctc_align(np.log(rng.dirichlet(np.full(5, 0.3), size=30)), [1, 2, 3], 0, 4)
+    assert spans is not None and all(a < b for a, b in spans)
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)

@@ -8,17 +8,26 @@ lowest of its characters': a word is only as sure as its least sure character.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
+BACK_POINTER_BYTES = 1 << 26  # above this, the alignment keeps checkpoints instead (see ctc_align)
+
 
 def ctc_align(
-    log_probs: np.ndarray, labels: Sequence[int], blank: int
+    log_probs: np.ndarray, labels: Sequence[int], blank: int, segment: int | None = None
 ) -> list[tuple[int, int]] | None:
     """log_probs ``(time, classes)`` and labels -> per label the frame span ``[start, end)`` of the
-    best CTC alignment; None when the labels need more frames than there are."""
+    best CTC alignment; None when the labels need more frames than there are.
+
+    Viterbi's back-pointers take time x (2 labels + 1) bytes: gigabytes for an hour of sEMG. So
+    the forward pass keeps its scores only every ``segment`` frames (default: all frames while the
+    table stays under ``BACK_POINTER_BYTES``, else about sqrt(time)) and the backtrace recomputes
+    one segment's back-pointers at a time: O(sqrt(time) x labels) memory for twice the compute,
+    the same alignment."""
     time = log_probs.shape[0]
     n = len(labels)
     if n == 0:
@@ -26,33 +35,56 @@ def ctc_align(
     ext = np.full(2 * n + 1, blank, dtype=np.int64)  # blank, l1, blank, l2, ..., blank
     ext[1::2] = labels
     states = len(ext)
-    skip = np.zeros(states, dtype=bool)  # may jump over the blank before this state
-    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    if segment is None:
+        segment = time if time * states <= BACK_POINTER_BYTES else math.isqrt(time) + 1
+    no_skip = np.ones(states, dtype=bool)  # may not jump over the blank before this state
+    no_skip[3::2] = ext[3::2] == ext[1:-2:2]
+    no_skip[:2] = True
+
+    def advance(dp: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores after frame t and, per state, its predecessor: 0 stay, 1 from s-1, 2 from s-2
+        (on ties the first of these, as an argmax would)."""
+        from1 = np.empty(states)
+        from1[0], from1[1:] = -np.inf, dp[:-1]
+        from2 = np.empty(states)
+        from2[:2], from2[2:] = -np.inf, dp[:-2]
+        from2[no_skip] = -np.inf
+        choice = (from1 > dp).astype(np.int8)
+        best = np.maximum(dp, from1)
+        jump = from2 > best
+        choice[jump] = 2
+        np.copyto(best, from2, where=jump)
+        best += log_probs[t, ext]
+        return best, choice
+
     dp = np.full(states, -np.inf)
-    dp[0] = log_probs[0, blank]
-    dp[1] = log_probs[0, ext[1]]
-    back = np.zeros((time, states), dtype=np.int8)  # 0: stay, 1: from s-1, 2: from s-2
+    dp[0], dp[1] = log_probs[0, blank], log_probs[0, ext[1]]
+    whole = segment >= time - 1  # one segment: keep the back-pointers of the forward pass
+    back = np.empty((time - 1 if whole else 0, states), dtype=np.int8)
+    saved = {0: dp}  # scores after frame k * segment
     for t in range(1, time):
-        from1 = np.concatenate(([-np.inf], dp[:-1]))
-        from2 = np.concatenate(([-np.inf, -np.inf], dp[:-2]))
-        from2[~skip] = -np.inf
-        cand = np.stack([dp, from1, from2])
-        choice = cand.argmax(axis=0)
-        back[t] = choice
-        dp = cand[choice, np.arange(states)] + log_probs[t, ext]
+        dp, choice = advance(dp, t)
+        if whole:
+            back[t - 1] = choice
+        elif t % segment == 0:
+            saved[t] = dp
     end = states - 1 if dp[-1] >= dp[-2] else states - 2
     if not np.isfinite(dp[end]):
         return None
-    path = np.empty(time, dtype=np.int64)
-    s = end
-    for t in range(time - 1, -1, -1):
-        path[t] = s
-        s -= int(back[t, s])
-    spans: list[tuple[int, int]] = []
-    for j in range(n):
-        frames = np.flatnonzero(path == 2 * j + 1)
-        spans.append((int(frames[0]), int(frames[-1]) + 1))
-    return spans
+    path = np.empty(time, dtype=np.int64)  # state per frame, non-decreasing
+    path[-1] = end
+    for first in sorted(saved, reverse=True):  # frames (first, last] of each segment, backwards
+        last = min(first + segment, time - 1)
+        if not whole:
+            dp, back = saved[first], np.empty((last - first, states), dtype=np.int8)
+            for t in range(first + 1, last + 1):
+                dp, back[t - first - 1] = advance(dp, t)
+        for t in range(last, first, -1):
+            path[t - 1] = path[t] - back[t - first - 1, path[t]]
+    label_states = 2 * np.arange(n) + 1
+    starts = np.searchsorted(path, label_states, side="left")
+    ends = np.searchsorted(path, label_states, side="right")
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def label_confidences(log_probs: Any, labels: Sequence[int], blank: int) -> list[float]:
