@@ -298,7 +298,8 @@ class StreamingRecognizer:
 
 
 def _offline(recognizer: Any, dataset: Any) -> Tensor:
-    """The session's offline log-probs ``(frames, classes)``, as ``transcribe`` computes them."""
+    """The session's offline log-probs ``(frames, classes)``: TDSConv in exact overlapping chunks,
+    other encoders on the session read whole, never through this module (what it is checked by)."""
     if can_stream(recognizer.model, dataset):
         data = recognizer.config.data
         log_probs, n = streamed_log_probs(recognizer.model, dataset, data.n_fft, data.hop_length)
