@@ -23,8 +23,12 @@ is what one dedicated core would take. The load average is printed with the figu
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -139,6 +143,32 @@ def _time_steps(step: Any, steps: int) -> float:
     return (time.process_time() - start) / steps
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def in_child(measure: Callable[[], float]) -> tuple[float, float]:
+    """Run ``measure`` in a forked child: (its result, the child's peak RSS growth in MB), i.e.
+    what training this model takes on top of what was resident (activations, gradients,
+    allocator caches). A child per model, because a process's peak RSS never comes down."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.SimpleQueue()
+
+    def target() -> None:
+        start = _rss_mb()
+        value = measure()
+        queue.put((value, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - start))
+
+    child = ctx.Process(target=target)
+    child.start()
+    value, peak = queue.get()
+    child.join()
+    return value, peak
+
+
 def train_step(model: CTCModel, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> Any:
     inputs, lengths, targets, target_lengths = batch
     blank = EMG_ALPHABET.blank
@@ -183,6 +213,7 @@ def run(
     encoders: list[str] | None = None,
     quick: bool = False,
     batch_size: int | None = None,
+    memory: bool = False,
 ) -> dict[str, Any]:
     overrides = (
         ["model.frontend.mlp_features=[8]", "data.window_length=400", "data.padding=[0,0]"]
@@ -206,8 +237,14 @@ def run(
         features = cast(int, frontend.out_features)
         encoder = builders.build_encoder(options, features, spec.frame_scale(cfg))
         model = CTCModel(frontend, encoder, EMG_ALPHABET.num_classes).train()
-        seconds = _time_steps(train_step(model, batch), steps)
-        rows.append({"model": kind, "step_s": seconds, "frames_per_s": frames_per_step / seconds})
+        step = train_step(model, batch)
+        row: dict[str, Any] = {"model": kind}
+        if memory:
+            seconds, row["train_peak_rss_mb"] = in_child(lambda step=step: _time_steps(step, steps))
+        else:
+            seconds = _time_steps(step, steps)
+        row.update(step_s=seconds, frames_per_s=frames_per_step / seconds)
+        rows.append(row)
         print(f"# {kind}: {seconds:.3f} s/step", file=sys.stderr, flush=True)
         if kind == "tdsconv":  # the reference formulation right after, under the same load
             comparison = compare_tdsconv(model, batch, steps, frames_per_step, rows)
@@ -279,8 +316,18 @@ def print_table(result: dict[str, Any]) -> None:
         f"# batch {result['batch_size']} x {result['frames_per_item']} frames, fwd+bwd+CTC, "
         f"{result['steps']} timed steps, {result['clock']}"
     )
-    rows = [[r["model"], r["step_s"], r["frames_per_s"]] for r in result["rows"]]
-    print(table(["model", "CPU s/step", "frames/CPU-s"], rows))
+    memory = "train_peak_rss_mb" in result["rows"][0]
+    rows = [
+        [
+            r["model"],
+            r["step_s"],
+            r["frames_per_s"],
+            *([r.get("train_peak_rss_mb", "-")] if memory else []),
+        ]
+        for r in result["rows"]
+    ]
+    headers = ["model", "CPU s/step", "frames/CPU-s", *(["peak RSS growth MB"] if memory else [])]
+    print(table(headers, rows))
     c = result["tdsconv_vs_reference"]
     if c:
         print(
@@ -299,6 +346,11 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--encoders", default=None, help="comma-separated kinds (default: all)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 (2 with --quick)")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="time each encoder in a forked child and report its peak RSS growth (use --threads 1)",
+    )
     add_common_args(parser, threads=None)
     return parser.parse_args(argv)
 
@@ -307,5 +359,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = get_args(argv)
     set_threads(args.threads)
     encoders = args.encoders.split(",") if args.encoders else None
-    result = run(args.steps, encoders, args.quick, args.batch_size)
+    result = run(args.steps, encoders, args.quick, args.batch_size, args.memory)
     return emit(result, args.json, print_table)
