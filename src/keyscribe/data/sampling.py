@@ -5,12 +5,15 @@ and a resumed process reaches each epoch's first batch along a different path th
 never stopped (the loader is prefetched before ``on_train_epoch_start``). So nothing in training
 reads a random stream whose state depends on history:
 
-- the shuffle order of epoch ``e`` comes from ``(seed, e)`` (``EpochShuffle``; under DDP Lightning
-  swaps in its ``DistributedSampler``, which is seeded by the epoch too);
+- the shuffle order of epoch ``e`` comes from ``(seed, e)`` (``EpochShuffle``; under DDP each rank
+  keeps its share of that one order, ``data.sharding.RankShard``);
 - each training item is built under its own torch seed ``(seed, e, index)`` (``SeededItems``), in
-  the main process or a loader worker alike, leaving the caller's stream untouched;
-- the stream the model draws from (dropout) is reseeded from ``(seed, e)`` at each epoch's start
-  (``EpochSeeds``), which also tells the data module the epoch.
+  the main process or a loader worker alike, leaving the caller's stream untouched: item code
+  must draw its randomness from torch (numpy's and ``random``'s global streams are not reseeded);
+- the stream the model draws from (dropout) is reseeded from ``(seed, e, rank)`` at each epoch's
+  start (``EpochSeeds``), which also tells the data module the epoch.
+
+So a run resumes exactly from a checkpoint written at an epoch's end (``last.ckpt``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import Dataset, RandomSampler
+from torch.utils.data import Dataset, Sampler
 
 
 def derived_seed(*keys: int) -> int:
@@ -29,22 +32,24 @@ def derived_seed(*keys: int) -> int:
     return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-class EpochShuffle(RandomSampler):
-    """A permutation of ``range(n)`` fixed by ``(seed, epoch)``.
-
-    A ``RandomSampler`` so that Lightning sees a shuffled loader (and shards it under DDP)."""
+class EpochShuffle(Sampler[int]):
+    """A permutation of ``range(n)`` fixed by ``(seed, epoch)``."""
 
     def __init__(self, n: int, seed: int) -> None:
-        super().__init__(range(n))
+        self.n = n
         self.seed = seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this as each epoch starts (and the data module when it builds the loader)."""
         self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+        yield from torch.randperm(self.n, generator=generator).tolist()
 
 
 class SeededItems(Dataset):
@@ -56,10 +61,12 @@ class SeededItems(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """The epoch whose item seeds ``__getitem__`` uses (``EpochSeeds`` sets it)."""
         self.epoch = epoch
 
     def __len__(self) -> int:
-        assert isinstance(self.dataset, Sized)
+        if not isinstance(self.dataset, Sized):
+            raise TypeError(f"{type(self.dataset).__name__} has no length")
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
@@ -69,15 +76,15 @@ class SeededItems(Dataset):
 
 
 class EpochSeeds(L.Callback):
-    """At each training epoch's start: reseed torch's global stream (dropout) from ``(seed, epoch)``
-    and hand the epoch to the data module (item seeds)."""
+    """At each training epoch's start: reseed torch's global stream (dropout) from ``(seed, epoch,
+    rank)`` (DDP ranks draw different masks) and hand the epoch to the data module (item seeds)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch
-        torch.manual_seed(derived_seed(self.seed, epoch))
+        torch.manual_seed(derived_seed(self.seed, epoch, trainer.global_rank))
         set_epoch = getattr(trainer.datamodule, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)

@@ -9,6 +9,7 @@ reference benchmark's windowing, sample for sample.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,7 @@ class WindowedSessionDataset(Dataset[Sample]):
         self.jitter = jitter
         self.transform = transform
         self._session: EmgSession | None = None
+        self._session_pid = 0  # the process that opened _session
 
     def __len__(self) -> int:
         return window_count(self.num_samples, self.window_length, self.stride)
@@ -124,8 +126,10 @@ class WindowedSessionDataset(Dataset[Sample]):
 
     @property
     def session(self) -> EmgSession:
-        if self._session is None:
-            self._session = EmgSession(self.path)
+        # a forked loader worker inherits the parent's object without pickling: an h5py handle
+        # must not cross the fork, so each process opens its own
+        if self._session is None or self._session_pid != os.getpid():
+            self._session, self._session_pid = EmgSession(self.path), os.getpid()
         return self._session
 
     def __getitem__(self, idx: int) -> Sample:

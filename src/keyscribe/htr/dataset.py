@@ -132,11 +132,15 @@ class LineDataset(Dataset[Sample]):
             line = augment_line(Image.fromarray(line), rng, self.augment)
         return Sample(to_tensor(line), self.targets[index], self.ids[index], text=self.texts[index])
 
-    def batch_sampler(self, batch_size: int, shuffle: bool, seed: int = 0) -> WidthBucketSampler | None:
+    def batch_sampler(
+        self, batch_size: int, shuffle: bool, seed: int = 0
+    ) -> WidthBucketSampler | None:
         """Width-bucketed batches (used by CTCDataModule), or None to batch in plain order."""
         if self.bucket_pool_batches <= 0:
             return None
-        return WidthBucketSampler(self.widths, batch_size, shuffle, self.bucket_pool_batches, seed=seed)
+        return WidthBucketSampler(
+            self.widths, batch_size, shuffle, self.bucket_pool_batches, seed=seed
+        )
 
 
 class WidthBucketSampler(Sampler[list[int]]):
@@ -161,6 +165,7 @@ class WidthBucketSampler(Sampler[list[int]]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this as each epoch starts: a new shuffle per epoch, fixed by the seed."""
         self.epoch = epoch
 
     def __len__(self) -> int:
