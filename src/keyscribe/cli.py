@@ -31,7 +31,8 @@ app.add_typer(htr_app, name="htr")
 app.add_typer(dec.lm_app, name="lm")
 
 SetOption = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Config override key.path=value (repeatable).")
+    list[str] | None,
+    typer.Option("--set", "-s", help="Config override key.path=value (repeatable)."),
 ]
 
 
@@ -65,11 +66,15 @@ def _overrides(
 def train(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Data root (overrides data.root).")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data root (overrides data.root).")
+    ] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Override trainer.max_epochs.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Override trainer.max_steps.")] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/last.ckpt.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from <out>/last.ckpt.")
+    ] = False,
     sets: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
@@ -83,7 +88,9 @@ def train(
     if as_json:
         _print_json(results)
         return
-    typer.echo(f"run directory: {results['run_dir']}  ({results['epochs']} epochs, {results['train_seconds']} s)")
+    typer.echo(
+        f"run directory: {results['run_dir']}  ({results['epochs']} epochs, {results['train_seconds']} s)"
+    )
     for split in ("train", "val", "test"):
         if results.get(f"{split}_cer") is not None:
             typer.echo(f"{split} CER: {results[f'{split}_cer']:.2f} %")
@@ -123,8 +130,12 @@ def evaluate(
 @app.command()
 def transcribe(
     checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
-    inputs: Annotated[list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per input item).")] = False,
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object per input item).")
+    ] = False,
     decoder: dec.DecoderOption = "greedy",
     lm: dec.LMOption = "auto",
     beam_size: dec.BeamSizeOption = None,
@@ -134,11 +145,22 @@ def transcribe(
     nbest: dec.NBestOption = None,
     backend: dec.BackendOption = None,
     xml_out: Annotated[
-        Path | None, typer.Option("--xml-out", help="HTR: folder for the PAGE/ALTO copies holding the text (default: beside each input).")
+        Path | None,
+        typer.Option(
+            "--xml-out",
+            help="HTR: folder for the PAGE/ALTO copies holding the text (default: beside each input).",
+        ),
     ] = None,
-    runtime: Annotated[str, typer.Option("--runtime", help="Run the network with 'torch' or 'onnx' (ONNX Runtime).")] = "torch",
+    runtime: Annotated[
+        str,
+        typer.Option("--runtime", help="Run the network with 'torch' or 'onnx' (ONNX Runtime)."),
+    ] = "torch",
     onnx: Annotated[
-        Path | None, typer.Option("--onnx", help="With --runtime onnx: the exported model (default: CHECKPOINT with .onnx).")
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="With --runtime onnx: the exported model (default: CHECKPOINT with .onnx).",
+        ),
     ] = None,
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
@@ -147,7 +169,9 @@ def transcribe(
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
-    recognizer = api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
+    recognizer = (
+        api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
+    )
     results = []
     for path in inputs:
         found = recognizer.transcribe(path)
@@ -177,7 +201,9 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")],
     format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
-    tolerance: Annotated[float, typer.Option("--tolerance", help="Max abs log-prob difference allowed.")] = 1e-3,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Max abs log-prob difference allowed.")
+    ] = 1e-3,
 ) -> None:
     """Export the network (inputs -> log-probs, lengths) with dynamic batch and time/width axes,
     after checking ONNX Runtime against torch on two batches of different lengths."""
@@ -185,7 +211,9 @@ def export(
 
     result = api.export(checkpoint, out, format, tolerance)
     shapes = ", ".join("x".join(map(str, s)) for s in result["parity_shapes"])
-    typer.echo(f"wrote {result['out']}; ONNX Runtime vs torch max abs diff {result['max_abs_diff']:.3g} on inputs {shapes}")
+    typer.echo(
+        f"wrote {result['out']}; ONNX Runtime vs torch max abs diff {result['max_abs_diff']:.3g} on inputs {shapes}"
+    )
 
 
 @app.command()
@@ -213,7 +241,10 @@ def stream(
         ),
     ] = False,
     threads: Annotated[
-        int, typer.Option("--threads", help="Compute threads (chunks are small: more rarely pay).")
+        int,
+        typer.Option(
+            "--threads", min=1, help="Compute threads (chunks are small: more rarely pay)."
+        ),
     ] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object at the end.")
@@ -262,7 +293,9 @@ def tune_decoder(
     bonuses: Annotated[str, typer.Option(help="Comma-separated insertion bonuses.")] = "0,1,2,3",
     beam_size: dec.BeamSizeOption = None,
     backend: dec.BackendOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the results as JSON.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the results as JSON.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Grid-search beam search's LM weight and insertion bonus on the validation split."""
@@ -284,7 +317,9 @@ def tune_decoder(
         return
     typer.echo(f"{results['items']} validation items, greedy CER {results['greedy_cer']:.2f} %")
     for g in results["grid"]:
-        typer.echo(f"lm_weight {g['lm_weight']:<5} insertion_bonus {g['insertion_bonus']:<5} CER {g['cer']:.2f} %")
+        typer.echo(
+            f"lm_weight {g['lm_weight']:<5} insertion_bonus {g['insertion_bonus']:<5} CER {g['cer']:.2f} %"
+        )
     best = results["best"]
     typer.echo(
         f"best: --lm-weight {best['lm_weight']} --insertion-bonus {best['insertion_bonus']} "
@@ -295,8 +330,12 @@ def tune_decoder(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/quickstart"),
-    data: Annotated[Path, typer.Option("--data", help="Where the synthetic sessions go.")] = Path("data/quickstart"),
-    config: Annotated[Path | None, typer.Option(help="Config (default: the packaged quickstart).")] = None,
+    data: Annotated[Path, typer.Option("--data", help="Where the synthetic sessions go.")] = Path(
+        "data/quickstart"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="Config (default: the packaged quickstart).")
+    ] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Training budget in minutes.")] = None,
     sets: SetOption = None,
 ) -> None:
@@ -311,7 +350,9 @@ def demo(
     config = config or Path(__file__).resolve().parents[2] / "configs/emg/quickstart.yaml"
     cfg = api.load_config(config, _overrides(sets, out, data, max_minutes=max_minutes))
     results = api.train(cfg)
-    typer.echo(f"\nvalidation CER: {results['val_cer']:.2f} %   test CER: {results['test_cer']:.2f} %")
+    typer.echo(
+        f"\nvalidation CER: {results['val_cer']:.2f} %   test CER: {results['test_cer']:.2f} %"
+    )
     test = next(e.path for e in index_sessions(data) if e.split == "test")
     r = api.load_model(results["best_checkpoint"]).transcribe(test)[0]
     typer.echo(f"\nheld-out session {test.name}  (first 300 characters)")
@@ -321,23 +362,43 @@ def demo(
 
 @app.command()
 def sweep(
-    configs: Annotated[list[Path], typer.Argument(help="Config files, or folders of them (one run each).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder: <out>/<config name>/ per run.")],
-    data: Annotated[Path | None, typer.Option("--data", help="Data root (overrides data.root).")] = None,
-    epochs_scale: Annotated[float | None, typer.Option(help="Multiply every run's epochs (and warm-up).")] = None,
-    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget per run, minutes.")] = None,
+    configs: Annotated[
+        list[Path], typer.Argument(help="Config files, or folders of them (one run each).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Sweep folder: <out>/<config name>/ per run.")
+    ],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data root (overrides data.root).")
+    ] = None,
+    epochs_scale: Annotated[
+        float | None, typer.Option(help="Multiply every run's epochs (and warm-up).")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock budget per run, minutes.")
+    ] = None,
     sets: SetOption = None,
     launcher: Annotated[
-        str, typer.Option(help="'sequential' (here, one by one) or 'submitit' (one cluster job per run).")
+        str,
+        typer.Option(
+            help="'sequential' (here, one by one) or 'submitit' (one cluster job per run)."
+        ),
     ] = "sequential",
     cluster: Annotated[
-        str | None, typer.Option(help="submitit: 'slurm' or 'local' (default: slurm when found, else local).")
+        str | None,
+        typer.Option(help="submitit: 'slurm' or 'local' (default: slurm when found, else local)."),
     ] = None,
-    slurm_partition: Annotated[str | None, typer.Option(help="submitit on Slurm: the partition.")] = None,
-    gpus_per_run: Annotated[int, typer.Option(help="submitit: GPUs per run (sets trainer.devices).")] = 0,
+    slurm_partition: Annotated[
+        str | None, typer.Option(help="submitit on Slurm: the partition.")
+    ] = None,
+    gpus_per_run: Annotated[
+        int, typer.Option(help="submitit: GPUs per run (sets trainer.devices).")
+    ] = 0,
     cpus_per_run: Annotated[int | None, typer.Option(help="submitit: CPU cores per task.")] = None,
     timeout_min: Annotated[int, typer.Option(help="submitit: job time limit, minutes.")] = 24 * 60,
-    max_parallel: Annotated[int | None, typer.Option(help="submitit on Slurm: runs at once.")] = None,
+    max_parallel: Annotated[
+        int | None, typer.Option(help="submitit on Slurm: runs at once.")
+    ] = None,
 ) -> None:
     """Train configs one after another (finished runs skipped, killed ones resumed), or as one
     cluster job each with --launcher submitit, then write <out>/results.csv, results.md and plots/."""
@@ -352,7 +413,11 @@ def sweep(
 
 
 @app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
     add_help_option=False,
 )
 def bench(
@@ -377,9 +442,15 @@ def bench(
 def data_inspect(
     session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    window_length: Annotated[int | None, typer.Option(help="Also label each window of this many samples.")] = None,
-    padding: Annotated[str, typer.Option(help="Left,right context samples (do not change labels).")] = "0,0",
-    stride: Annotated[int | None, typer.Option(help="Window stride (default: window length).")] = None,
+    window_length: Annotated[
+        int | None, typer.Option(help="Also label each window of this many samples.")
+    ] = None,
+    padding: Annotated[
+        str, typer.Option(help="Left,right context samples (do not change labels).")
+    ] = "0,0",
+    stride: Annotated[
+        int | None, typer.Option(help="Window stride (default: window length).")
+    ] = None,
 ) -> None:
     """Samples, duration and labels of a session (whole session and, optionally, per window)."""
     from keyscribe.emg.inspect import inspect_session
@@ -394,7 +465,15 @@ def data_inspect(
     if as_json:
         _print_json(info)
         return
-    for key in ("session_name", "user", "condition", "num_samples", "sample_rate", "channels", "duration_s"):
+    for key in (
+        "session_name",
+        "user",
+        "condition",
+        "num_samples",
+        "sample_rate",
+        "channels",
+        "duration_s",
+    ):
         typer.echo(f"{key}: {info[key]}")
     typer.echo(f"labels ({len(info['label_ids'])}): {info['label_text']!r}")
     for i, w in enumerate(info.get("windows", [])):

@@ -90,14 +90,15 @@ def load_run_config(path: Path, run_dir: Path, options: SweepOptions) -> Any:
     return cfg
 
 
-def train_run(path: Path, run_dir: Path, options: SweepOptions, resume: bool) -> str:
-    """Train one run of a sweep (resuming from ``last.ckpt`` with ``resume``): "done" or
-    "failed". A failure is written to ``<run_dir>/error.txt``, and the report marks it."""
+def train_run(path: Path, run_dir: Path, options: SweepOptions) -> str:
+    """Train one run of a sweep, resuming from ``last.ckpt`` when it exists as the run starts (a
+    requeued cluster job continues, it does not restart): "done" or "failed". A failure is
+    written to ``<run_dir>/error.txt``, and the report marks it."""
     from keyscribe import api
 
     cfg = load_run_config(path, run_dir, options)
     try:
-        api.train(cfg, resume=resume)
+        api.train(cfg, resume=(run_dir / "last.ckpt").exists())
     except Exception:  # one failing run must not lose the others; the table marks it
         atomic_write_text(run_dir / "error.txt", traceback.format_exc())
         return "failed"
@@ -139,7 +140,7 @@ def run_sweep(
             f"[{i}/{len(files)}] {path.stem}: {'resuming' if resume else 'training'} ({cfg.trainer.max_epochs} epochs)"
         )
         start = time.perf_counter()
-        if train_run(path, run_dir, options, resume) == "failed":
+        if train_run(path, run_dir, options) == "failed":
             log(f"[{i}/{len(files)}] {path.stem}: FAILED (see {run_dir / 'error.txt'})")
             continue
         log(f"[{i}/{len(files)}] {path.stem}: done in {time.perf_counter() - start:.0f} s")
@@ -186,8 +187,7 @@ def submit_runs(
     executor.update_parameters(**parameters)
     with executor.batch():
         jobs = [
-            executor.submit(train_run, path, run_dir, options, resume)
-            for path, run_dir, resume in runs
+            executor.submit(train_run, path, run_dir, options) for path, run_dir, resume in runs
         ]
     names = {job.job_id: path.stem for job, (path, _, _) in zip(jobs, runs, strict=True)}
     log(

@@ -178,6 +178,12 @@ def test_cli_stream_bad_input(
     )
     htr = save_untrained(cfg, tmp_path / "htr.ckpt")
     assert_user_error(run_cli(["stream", htr, session], monkeypatch, capsys), htr, "sEMG")
+    folder = session.parent  # a folder of sessions (or an index) is not one session
+    assert_user_error(
+        run_cli(["stream", checkpoint, folder], monkeypatch, capsys), folder, "one .hdf5"
+    )
+    code, _, err = run_cli(["stream", checkpoint, session, "--threads", "0"], monkeypatch, capsys)
+    assert code != 0 and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

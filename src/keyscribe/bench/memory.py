@@ -64,7 +64,7 @@ def write_long_session(path: Path, minutes: float, seed: int = 0) -> Path:
             "timeseries",
             shape=(n,),
             dtype=dtype,
-            chunks=(8192,),
+            chunks=(min(8192, n),),
             compression="gzip",
             compression_opts=1,
             shuffle=True,

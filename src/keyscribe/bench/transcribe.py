@@ -174,6 +174,11 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--beam-size", type=int, default=50)
     add_common_args(parser, threads=1)
     args = parser.parse_args(argv)
+    unknown = set(args.decoders.split(",")) - set(DECODERS)
+    if unknown:
+        parser.error(
+            f"--decoders: unknown {', '.join(sorted(unknown))} (choose from {', '.join(DECODERS)})"
+        )
     if args.quick:
         args.minutes, args.beam_size = 0.1, 4
         args.decoders = "greedy,beam"

@@ -14,6 +14,7 @@ causal (exact), in overlapping windows where they see the future and the session
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ from keyscribe.emg.session import SAMPLE_RATE_HZ
 from keyscribe.errors import CheckpointError, DataError
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import TDSConvEncoder
+
+log = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 4096  # output frames per chunk (~33 s at 125 Hz): a few MB of spectrogram
 
@@ -130,6 +133,16 @@ def carried_state_log_probs(
     session, path = dataset.session, Path(dataset.path)
     if not streamer.exact and len(session) / SAMPLE_RATE_HZ <= LONG_SESSION_S:
         return None
+    if not streamer.exact:
+        log.warning(
+            "%s: %.0f minutes, longer than %.0f: %s runs in windows of %.0f s context either side "
+            "(approximate; shorter sessions are read whole)",
+            path,
+            len(session) / SAMPLE_RATE_HZ / 60,
+            LONG_SESSION_S / 60,
+            type(recognizer.model.encoder).__name__,
+            WINDOW_CONTEXT_MS / 1000,  # type: ignore[attr-defined]
+        )
     step = int(READ_SECONDS * SAMPLE_RATE_HZ)
     for start in range(0, len(session), step):
         streamer.push(_checked(path, *session.read(start, min(start + step, len(session))), start))

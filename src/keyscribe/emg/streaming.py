@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from keyscribe.decoding.greedy import IncrementalGreedy, decode_greedy
-from keyscribe.emg.dataset import data_transforms, eval_channel_projection
+from keyscribe.emg.dataset import WindowedSessionDataset, data_transforms, eval_channel_projection
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import typed_result
 from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS, SAMPLE_RATE_HZ
@@ -333,6 +333,8 @@ def replay_session(
         raise ConfigError(None, f"chunk length must be > 0 ms, got {chunk_ms}")
     stream = StreamingRecognizer(recognizer, options, keep_log_probs=True)  # refuses HTR models
     dataset = recognizer.dataset(path)  # the whole session, checked as offline decoding checks it
+    if not isinstance(dataset, WindowedSessionDataset):
+        raise DataError(path, "expected one .hdf5 session file, not a folder or an index")
     session = dataset.session
     rate = session.sample_rate_hz
     step = max(1, round(chunk_ms * rate / 1000.0))
