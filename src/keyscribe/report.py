@@ -173,17 +173,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], epochs_scale: float | None = 
         cells = [_cell(r[k]) for k in ("run", "description", "status")]
         cells.append(f"{_cell(r['epochs'])} / {_cell(r['max_epochs'])}")
         cells.append(_cell(r["steps"]))
-        cells += [
-            _cell(r[k])
-            for k in (
-                "parameters",
-                "train_cer",
-                "val_cer",
-                "test_cer",
-                "best_val_loss",
-                "wall_time_s",
-            )
-        ]
+        cells += [_cell(r[k]) for k in COLUMNS[COLUMNS.index("parameters") :]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

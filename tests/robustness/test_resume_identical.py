@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.sessions import write_easy_session
+from fixtures.sessions import write_easy_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """\
@@ -39,10 +39,7 @@ EPOCHS = 8
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("resume")
-    write_easy_session(root / "a.hdf5", seconds=16, seed=0)
-    write_easy_session(root / "b.hdf5", seconds=4, seed=1)
-    (root / "metadata.csv").write_text("session,user,split\na,u,train\nb,u,val\nb,u,test\n")
+    root = write_easy_dataset(tmp_path_factory.mktemp("resume"), train_seconds=16)
     path = root / "config.yaml"
     path.write_text(CONFIG.format(base=REPO / "configs/emg/base.yaml", root=root, epochs=EPOCHS))
     return path

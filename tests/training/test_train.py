@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import keyscribe as ks
-from fixtures.sessions import write_easy_session
+from fixtures.sessions import write_easy_dataset
 
 TINY = [
     "model.frontend.mlp_features=[32]",
@@ -34,11 +34,7 @@ TINY = [
 @pytest.fixture(scope="module")
 def easy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keys a-e each burst on their own electrode: learnable in a few hundred steps."""
-    root = tmp_path_factory.mktemp("easy")
-    write_easy_session(root / "a.hdf5", seconds=8, seed=0)
-    write_easy_session(root / "b.hdf5", seconds=4, seed=1)
-    (root / "metadata.csv").write_text("session,user,split\na,u,train\nb,u,val\nb,u,test\n")
-    return root
+    return write_easy_dataset(tmp_path_factory.mktemp("easy"))
 
 
 def test_overfit_cer_falls_and_checkpoint_reloads(easy_dir: Path, tmp_path: Path) -> None:
