@@ -32,10 +32,15 @@ class OptimConfig:
     min_lr: float = 1e-6
     plateau_factor: float = 0.5
     plateau_patience: int = 5
+    # learning-rate multiplier of deformable layers' offset convolutions (DefConv); < 1 keeps the
+    # sampling grid from drifting while the weights are still learning
+    offset_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.scheduler not in ("warmup_cosine", "plateau", "constant"):
             raise ConfigError(None, f"optim.scheduler must be warmup_cosine, plateau or constant, got '{self.scheduler}'")
+        if self.offset_lr_scale < 0:
+            raise ConfigError(None, f"optim.offset_lr_scale must be >= 0, got {self.offset_lr_scale}")
 
 
 @dataclass

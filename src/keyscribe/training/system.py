@@ -76,9 +76,20 @@ class CTCSystem(L.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
         return self._step(batch, "test")
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """All weights at ``optim.lr``, except the offset convolutions of deformable layers, at
+        ``lr * offset_lr_scale`` when that scale is not 1 (schedules scale both groups alike)."""
+        o = self.optim
+        named = list(self.named_parameters())
+        offsets = [p for name, p in named if ".offset_conv." in name]
+        if o.offset_lr_scale == 1.0 or not offsets:
+            return [{"params": [p for _, p in named]}]
+        rest = [p for name, p in named if ".offset_conv." not in name]
+        return [{"params": rest}, {"params": offsets, "lr": o.lr * o.offset_lr_scale}]
+
     def configure_optimizers(self) -> Any:
         o = self.optim
-        optimizer = torch.optim.Adam(self.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        optimizer = torch.optim.Adam(self.parameter_groups(), lr=o.lr, weight_decay=o.weight_decay)
         if o.scheduler == "constant":
             return optimizer
         if o.scheduler == "plateau":
