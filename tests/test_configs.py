@@ -29,7 +29,9 @@ def test_budget_finetune_curve_pairs_pretrained_with_scratch() -> None:
         tuned = api.load_config(pretrained)
         scratch = api.load_config(folder / pretrained.name.replace("pretrained", "scratch"))
         assert tuned.init_from and not scratch.init_from
-        same = replace(tuned, name=scratch.name, out_dir=scratch.out_dir, init_from=scratch.init_from)
+        same = replace(
+            tuned, name=scratch.name, out_dir=scratch.out_dir, init_from=scratch.init_from
+        )
         assert same == scratch
         fractions.add(tuned.data.train_fraction)
     assert fractions == {1.0, 0.5, 0.25, 0.1, 0.05, 0.025}
