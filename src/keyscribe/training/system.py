@@ -16,6 +16,7 @@ from keyscribe.data.batch import Batch
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.metrics import ErrorRate
 from keyscribe.models.ctc import CTCModel
+from keyscribe.models.deformable import DeformConv2d
 
 PHASES = ("train", "val", "test")
 
@@ -80,11 +81,16 @@ class CTCSystem(L.LightningModule):
         """All weights at ``optim.lr``, except the offset convolutions of deformable layers, at
         ``lr * offset_lr_scale`` when that scale is not 1 (schedules scale both groups alike)."""
         o = self.optim
-        named = list(self.named_parameters())
-        offsets = [p for name, p in named if ".offset_conv." in name]
+        offsets = [
+            p
+            for module in self.modules()
+            if isinstance(module, DeformConv2d)
+            for p in module.offset_conv.parameters()
+        ]
         if o.offset_lr_scale == 1.0 or not offsets:
-            return [{"params": [p for _, p in named]}]
-        rest = [p for name, p in named if ".offset_conv." not in name]
+            return [{"params": list(self.parameters())}]
+        ids = {id(p) for p in offsets}
+        rest = [p for p in self.parameters() if id(p) not in ids]
         return [{"params": rest}, {"params": offsets, "lr": o.lr * o.offset_lr_scale}]
 
     def configure_optimizers(self) -> Any:
