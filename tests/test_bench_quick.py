@@ -50,6 +50,8 @@ def test_quick_run_produces_figures(
         assert all(_positive(r["rtf"]) and r["signal_s"] == 6 for r in figures["rows"])
     elif name == "memory":
         assert figures["transcribe_peak_rss_mb"] >= figures["baseline_peak_rss_mb"] > 0
+    elif name == "rnn_paths":
+        assert all(r["max_abs_diff"] < 1e-5 and _positive(r["speedup"]) for r in figures["rows"])
     elif name == "htr_throughput":
         assert _positive(figures["train_lines_per_s"]) and _positive(
             figures["transcribe_lines_per_s"]

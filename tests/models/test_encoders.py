@@ -3,10 +3,12 @@
 import pytest
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from keyscribe import builders
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.models.ctc import CTCModel
+from keyscribe.models.encoders import RecurrentEncoder
 from keyscribe.models.macs import count_macs
 
 FEATURES = 8
@@ -125,3 +127,23 @@ def test_overfits_a_tiny_batch(name: str) -> None:
         log_probs, out_lengths = model(x, lengths)
     assert losses[-1] < 0.2 * losses[0], losses[::10]
     assert decode_greedy(log_probs, out_lengths, blank) == targets.tolist()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_cpu_per_layer_path_equals_the_packed_rnn(cell: str, bidirectional: bool) -> None:
+    """The CPU path (one call per layer and direction on the padded batch) gives the outputs and
+    gradients of the packed ``nn.LSTM``/``nn.GRU`` call that CUDA and export use."""
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(FEATURES, cell, 5, num_layers=2, bidirectional=bidirectional).train()
+    x = torch.randn(3, 12, FEATURES, requires_grad=True)
+    lengths = torch.tensor([7, 12, 3])  # unsorted, with padding
+    y, _ = encoder(x, lengths)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    reference, _ = pad_packed_sequence(encoder.rnn(packed)[0], batch_first=True, total_length=12)
+    torch.testing.assert_close(y, reference, atol=1e-6, rtol=1e-5)
+    weights = torch.randn_like(y)
+    grads = torch.autograd.grad((y * weights).sum(), [x, *encoder.rnn.parameters()])
+    reference_grads = torch.autograd.grad((reference * weights).sum(), [x, *encoder.rnn.parameters()])
+    for got, want in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)

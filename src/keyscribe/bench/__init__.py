@@ -19,6 +19,7 @@ BENCHMARKS = {
     "transcribe": "whole-session sEMG transcription (network + decoding): real-time factor",
     "memory": "peak memory of inspecting and transcribing a long sEMG session",
     "htr_throughput": "HTR training and transcription lines/s for a config",
+    "rnn_paths": "recurrent encoder on CPU: packed vs per-layer forward+backward ms",
 }
 
 

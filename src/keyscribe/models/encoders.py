@@ -101,9 +101,16 @@ class RecurrentEncoder(nn.Module):
     """Stacked (bi)directional LSTM or GRU (Tables 1-2 and 8 of semg-long-range-dependency).
 
     (batch, time, features), lengths -> (batch, time, directions * hidden_size), lengths.
-    Sequences are packed, so padded frames never reach a state (not even the backward one of a
-    bidirectional layer) and come out as zeros. ``dropout`` acts between stacked layers, as in
-    ``nn.LSTM``, and also on the output, so a one-layer RNN (Table 7) is regularised too.
+    Padded frames never reach a state (not even the backward one of a bidirectional layer) and
+    come out as zeros. ``dropout`` acts between stacked layers, as in ``nn.LSTM``, and also on the
+    output, so a one-layer RNN (Table 7) is regularised too.
+
+    Two exact ways to get there: packed sequences (CUDA, and export, whose ONNX graph handles
+    them), and on CPU one call per layer and direction on the padded batch, the backward direction
+    reading each sequence reversed within its length so that padding follows the valid frames in
+    both directions. The second gives the same outputs and gradients; it exists because CPU
+    autograd through a packed RNN costs O(time^2) (~4x slower at 100 frames, see
+    bench/rnn_paths.py).
     """
 
     def __init__(
@@ -136,15 +143,43 @@ class RecurrentEncoder(nn.Module):
         return lengths
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        T = x.shape[1]
-        packed = pack_padded_sequence(
-            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        y, _ = self.rnn(packed)
-        y, _ = pad_packed_sequence(
-            y, batch_first=True, total_length=T
-        )  # (batch, time, out_features)
-        return self.dropout(y), lengths
+        if x.device.type == "cpu" and not torch.jit.is_tracing():
+            y = self._per_layer(x, lengths.to(x.device).clamp(min=1))
+        else:
+            packed = pack_padded_sequence(
+                x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+            )
+            y, _ = self.rnn(packed)
+            y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        return self.dropout(y), lengths  # (batch, time, out_features)
+
+    def _per_layer(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """``self.rnn`` on a padded batch ``(batch, time, features)``, one layer and direction at a
+        time, with the weights of ``self.rnn``: the same result as the packed call."""
+        rnn = self.rnn
+        B, T, _ = x.shape
+        valid = lengths_mask(lengths, T)  # (batch, time)
+        steps = torch.arange(T, device=x.device)[None]
+        reverse = torch.where(valid, lengths[:, None] - 1 - steps, steps)  # (batch, time)
+        h0 = x.new_zeros(1, B, rnn.hidden_size)
+        for layer in range(rnn.num_layers):
+            outputs = []
+            for direction in range(2 if rnn.bidirectional else 1):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if rnn.bias else ())
+                weights = [getattr(rnn, name + suffix) for name in names]
+                seq = x if direction == 0 else x.gather(1, reverse[..., None].expand_as(x))
+                if isinstance(rnn, nn.LSTM):
+                    y = torch.lstm(seq, (h0, h0), weights, rnn.bias, 1, 0.0, self.training, False, True)[0]
+                else:
+                    y = torch.gru(seq, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)[0]
+                if direction:
+                    y = y.gather(1, reverse[..., None].expand_as(y))
+                outputs.append(y)
+            x = torch.cat(outputs, dim=-1)
+            if layer < rnn.num_layers - 1:
+                x = nn.functional.dropout(x, rnn.dropout, self.training)
+        return x.masked_fill(~valid[..., None], 0.0)
 
 
 class ResBlock1d(nn.Module):

@@ -10,6 +10,7 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils.flop_counter import FlopCounterMode
 
 from keyscribe.models.ctc import CTCModel
+from keyscribe.models.encoders import RecurrentEncoder
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -30,8 +31,9 @@ def count_macs(module: nn.Module, inputs: Tensor, lengths: Tensor) -> int:
     """MACs of one eval-mode forward of ``module(inputs, lengths)``.
 
     torch's FlopCounterMode counts matmuls, convolutions and attention (FLOPs / 2). Fused RNN
-    kernels escape it on CPU, so every nn.LSTM / nn.GRU is counted by a forward hook instead
-    (whatever the counter saw inside it is replaced by the closed form).
+    kernels escape it on CPU, so every RecurrentEncoder, and every nn.LSTM / nn.GRU outside one,
+    is counted by a forward hook instead (whatever the counter saw inside it is replaced by the
+    closed form over the valid frames).
     """
     counter = FlopCounterMode(display=False)
     extra = {"rnn": 0, "seen": 0}
@@ -42,11 +44,19 @@ def count_macs(module: nn.Module, inputs: Tensor, lengths: Tensor) -> int:
 
     def post(mod: nn.Module, args: Any, out: Any) -> None:
         x = args[0]
-        steps = x.data.shape[0] if isinstance(x, PackedSequence) else x.shape[0] * x.shape[1]
-        extra["rnn"] += rnn_macs(mod, steps)  # type: ignore[arg-type]
+        if isinstance(mod, RecurrentEncoder):  # args: (batch, time, features), lengths (batch,)
+            steps, rnn = int(args[1].clamp(min=1).sum()), mod.rnn
+        else:
+            steps = x.data.shape[0] if isinstance(x, PackedSequence) else x.shape[0] * x.shape[1]
+            rnn = mod
+        extra["rnn"] += rnn_macs(rnn, steps)  # type: ignore[arg-type]
         extra["seen"] += counter.get_total_flops() - before.pop()
 
-    rnns = [m for m in module.modules() if isinstance(m, nn.RNNBase)]
+    encoders = [m for m in module.modules() if isinstance(m, RecurrentEncoder)]
+    owned = {id(m.rnn) for m in encoders}
+    rnns = encoders + [
+        m for m in module.modules() if isinstance(m, nn.RNNBase) and id(m) not in owned
+    ]
     handles = [
         h for m in rnns for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))
     ]

@@ -1,0 +1,118 @@
+"""Packed vs per-layer RecurrentEncoder on CPU: milliseconds per forward+backward.
+
+RecurrentEncoder runs on CPU one layer and direction at a time on the padded batch, because CPU
+autograd through a packed ``nn.LSTM`` grows as time^2 (every step's slice of the packed data
+gets a full-size gradient buffer). This measures both paths at the budget HTR recipe's shape
+(batches of 8, 100 columns, 256 features, 2 BLSTM(128) layers) and at longer sequences, and
+checks that they agree.
+
+    keyscribe bench rnn_paths [--batch 8] [--features 256] [--hidden 128] [--layers 2]
+        [--frames 100,200,400] [--reps 5] [--threads 1] [--json [PATH]] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from keyscribe.bench.harness import (
+    add_common_args,
+    emit,
+    machine_info,
+    machine_line,
+    set_threads,
+    table,
+)
+from keyscribe.models.encoders import RecurrentEncoder
+
+
+def _packed(encoder: RecurrentEncoder, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    y, _ = pad_packed_sequence(encoder.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+    return y
+
+
+def _per_layer(encoder: RecurrentEncoder, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return encoder(x, lengths)[0]  # the CPU path of RecurrentEncoder.forward
+
+
+def _ms(
+    path: Any, encoder: RecurrentEncoder, x: torch.Tensor, lengths: torch.Tensor, reps: int
+) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        path(encoder, x, lengths).sum().backward()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="keyscribe bench rnn_paths", description=__doc__)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--features", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--frames", default="100,200,400", help="comma-separated sequence lengths")
+    parser.add_argument("--reps", type=int, default=5)
+    add_common_args(parser, threads=1)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.features, args.hidden, args.layers, args.frames, args.reps = (
+            2,
+            4,
+            3,
+            1,
+            "6",
+            1,
+        )
+    set_threads(args.threads)
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(args.features, "lstm", args.hidden, args.layers).train()
+    rows = []
+    for frames in (int(f) for f in args.frames.split(",")):
+        x = torch.randn(args.batch, frames, args.features, requires_grad=True)
+        # width-bucketed batches: lengths within ~10 % of the longest
+        lengths = torch.linspace(frames, max(1, int(frames * 0.9)), args.batch).round().long()
+        diff = (_per_layer(encoder, x, lengths) - _packed(encoder, x, lengths)).abs().max().item()
+        packed = _ms(_packed, encoder, x, lengths, args.reps)
+        per_layer = _ms(_per_layer, encoder, x, lengths, args.reps)
+        rows.append(
+            {
+                "frames": frames,
+                "packed_ms": round(packed, 2),
+                "per_layer_ms": round(per_layer, 2),
+                "speedup": round(packed / per_layer, 2),
+                "max_abs_diff": diff,
+            }
+        )
+    result = {"machine": machine_info(), "args": vars(args) | {"json": None}, "rows": rows}
+
+    def show(r: dict[str, Any]) -> None:
+        print(machine_line(r["machine"]))
+        print(
+            f"# BLSTM {args.layers} x {args.hidden} on {args.features} features, batch {args.batch}, "
+            "forward+backward, median ms"
+        )
+        print(
+            table(
+                ["frames", "packed ms", "per-layer ms", "speed-up", "max |diff|"],
+                [
+                    [
+                        x["frames"],
+                        x["packed_ms"],
+                        x["per_layer_ms"],
+                        x["speedup"],
+                        f"{x['max_abs_diff']:.1e}",
+                    ]
+                    for x in r["rows"]
+                ],
+            )
+        )
+
+    return emit(result, args.json, show)
