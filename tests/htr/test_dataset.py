@@ -25,6 +25,9 @@ def test_samples_hold_normalised_lines_and_labels(lines_dir: Path) -> None:
     assert alphabet.decode(sample.targets.tolist()) == sample.text == records[0].text
     batch = collate([ds[i] for i in range(3)])
     assert batch.inputs.shape[0] == 3 and batch.inputs.shape[1] == max(ds.widths[:3])
+    stretched = LineDataset(records, alphabet, height=32, normalize="contrast")
+    assert stretched.widths == ds.widths
+    assert stretched[0].inputs.max() > sample.inputs.max()  # the darkest ink reaches +1
 
 
 def test_unknown_characters_error_skip_or_score(

@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from keyscribe.htr.transforms import AugmentConfig, augment_line, resize_to_height, to_tensor
+from keyscribe.htr.transforms import (
+    AugmentConfig,
+    augment_line,
+    prepare_line,
+    resize_to_height,
+    stretch_contrast,
+    to_tensor,
+)
 
 
 def test_resize_keeps_aspect_ratio_and_grayscale(lines_dir: Path) -> None:
@@ -39,3 +46,23 @@ def test_augmentation_is_seeded_and_keeps_the_height(lines_dir: Path) -> None:
     original = np.asarray(line)
     assert np.percentile(a, 1) < np.median(a) - 15
     assert abs(np.median(a) - np.median(original)) < 10
+
+
+def test_contrast_stretch_makes_faint_ink_black_on_white() -> None:
+    rng = np.random.default_rng(0)
+    faint = np.clip(rng.normal(195, 2, (20, 80)), 0, 255).astype(np.uint8)  # grey paper
+    faint[8:12, 10:70] = 130  # faint ink
+    out = stretch_contrast(faint)
+    assert out.dtype == np.uint8 and out.shape == faint.shape
+    assert np.percentile(out, 90) >= 250 and out[8:12, 10:70].max() <= 10
+    blank = np.clip(rng.normal(200, 2, (20, 80)), 0, 255).astype(np.uint8)
+    assert stretch_contrast(blank).min() > 200  # paper noise is not stretched into strokes
+
+
+def test_prepare_line_normalizes_only_when_asked(lines_dir: Path) -> None:
+    image = Image.open(lines_dir / "50_df850_default_l020.jpg")  # light pencil
+    plain = prepare_line(image, 32)
+    stretched = prepare_line(image, 32, "contrast")
+    assert np.array_equal(plain, np.asarray(resize_to_height(image, 32)))
+    assert stretched.shape == plain.shape
+    assert np.percentile(stretched, 1) < np.percentile(plain, 1)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from keyscribe.config import ExperimentConfig, OptimConfig, TrainerConfig
 from keyscribe.errors import ConfigError
-from keyscribe.htr.transforms import AugmentConfig
+from keyscribe.htr.transforms import NORMALIZATIONS, AugmentConfig
 
 
 @dataclass
@@ -19,6 +19,7 @@ class HtrDataConfig:
     val: str = ""
     test: str = ""
     height: int = 60  # px after resizing (60 for CRNN, 128 for 1D-LSTM in the paper)
+    normalize: str = "none"  # none | contrast (per line: paper white, darkest ink black)
     batch_size: int = 8
     num_workers: int = 0
     width_buckets: bool = True  # batch lines of similar width (less padding)
@@ -43,6 +44,11 @@ class HtrDataConfig:
         if not 0.0 < self.train_fraction <= 1.0:
             raise ConfigError(
                 None, f"data.train_fraction must be in (0, 1], got {self.train_fraction}"
+            )
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(
+                None,
+                f"data.normalize must be one of {', '.join(NORMALIZATIONS)}, got '{self.normalize}'",
             )
         if self.height < 8:
             raise ConfigError(None, f"data.height must be >= 8 px, got {self.height}")

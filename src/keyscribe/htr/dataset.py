@@ -22,7 +22,7 @@ from keyscribe.data.batch import Sample
 from keyscribe.data.sampling import derived_seed
 from keyscribe.errors import DataError
 from keyscribe.htr.lines import LineRecord, SkipCounter, load_line_image
-from keyscribe.htr.transforms import AugmentConfig, augment_line, resize_to_height, to_tensor
+from keyscribe.htr.transforms import AugmentConfig, augment_line, prepare_line, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ def apply_char_map(text: str, char_map: dict[str, str]) -> str:
 
 class LineDataset(Dataset[Sample]):
     """Line images at ``height`` px -> ``Sample(inputs (width, 1, height), targets, id, text)``.
+
+    ``normalize`` is ``transforms.prepare_line``'s (none or contrast).
 
     ``unknown_chars`` says what happens to a transcription with characters outside ``alphabet``:
     ``"error"`` raises, ``"skip"`` drops the line (counted), ``"score"`` keeps it: the exact text
@@ -53,6 +55,7 @@ class LineDataset(Dataset[Sample]):
         char_map: dict[str, str] | None = None,
         name: str = "lines",
         bucket_pool_batches: int = 0,
+        normalize: str = "none",
     ) -> None:
         self.alphabet = alphabet
         self.height = height
@@ -91,7 +94,7 @@ class LineDataset(Dataset[Sample]):
                             unknown[c] = unknown.get(c, 0) + 1
                 ids = [alphabet.index(c) for c in text if c in alphabet]
             try:
-                line = np.asarray(resize_to_height(load_line_image(record, page_cache), height))
+                line = prepare_line(load_line_image(record, page_cache), height, normalize)
             except DataError as exc:
                 report(exc)
                 continue

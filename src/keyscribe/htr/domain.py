@@ -117,6 +117,7 @@ def _dataset(
         char_map=data.char_map,
         name=name,
         bucket_pool_batches=data.bucket_pool_batches if data.width_buckets else 0,
+        normalize=data.normalize,
     )
 
 

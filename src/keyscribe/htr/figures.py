@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from keyscribe.errors import CheckpointError
-from keyscribe.htr.transforms import resize_to_height, to_tensor
+from keyscribe.htr.transforms import prepare_line, to_tensor
 
 
 def deformable_layers(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module, tuple[int, int]]]:
@@ -82,7 +82,8 @@ def show_offsets(
             f"conv {layer} is not deformable; deformable convs: {[e[0] for e in layers]}",
         )
     index, conv, scale = chosen
-    line = np.asarray(resize_to_height(open_image(image_path), recognizer.config.data.height))
+    data = recognizer.config.data
+    line = prepare_line(open_image(image_path), data.height, data.normalize)
     inputs = to_tensor(line)[None]  # (1, width, 1, height)
     recognizer.model.eval()
     with torch.inference_mode():

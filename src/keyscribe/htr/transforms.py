@@ -1,7 +1,8 @@
 """Line-image preprocessing and training augmentation (Pillow, NumPy and PyTorch only).
 
-Preprocessing (every split): grayscale, resize to a fixed height keeping the aspect ratio, then
-values in [-1, 1] with ink high: ``x = 1 - 2 * pixel / 255`` (white paper -> -1, black ink -> +1),
+Preprocessing (every split): grayscale, resize to a fixed height keeping the aspect ratio,
+optionally a contrast stretch per line (``data.normalize: contrast``), then values in [-1, 1] with
+ink high: ``x = 1 - 2 * pixel / 255`` (white paper -> -1, black ink -> +1),
 the paper's normalisation with PyLaia's inversion, so right padding with the paper value -1 is
 blank paper. Augmentation (training only) acts on the 8-bit line at the target height, drawn
 from a NumPy generator that the dataset seeds per item from torch's seeded RNG, so runs repeat.
@@ -27,6 +28,28 @@ def resize_to_height(image: Image.Image, height: int, min_width: int = 8) -> Ima
     if gray.size == (width, height):
         return gray
     return gray.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+NORMALIZATIONS = ("none", "contrast")
+
+
+def stretch_contrast(line: np.ndarray, min_range: float = 48.0) -> np.ndarray:
+    """uint8 line -> uint8 line with its paper tone (90th percentile) white and its darkest ink
+    (1st percentile) black.
+
+    Why: scanned ink runs from faint grey on grey paper (peraire: ink ~130 on ~195) to black on
+    white; stretched, every line reaches the network with one contrast. The stretch never exceeds
+    255 / ``min_range``, so the noise of a nearly blank line is not blown up into strokes."""
+    ink, paper = np.percentile(line, [1, 90])
+    gain = 255.0 / max(float(paper - ink), min_range)
+    out = 255.0 - (float(paper) - line.astype(np.float32)) * gain  # paper -> 255, ink -> ~0
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def prepare_line(image: Image.Image, height: int, normalize: str = "none") -> np.ndarray:
+    """Any line image -> uint8 ``(height, width)``: grayscale, resized, optionally stretched."""
+    line = np.asarray(resize_to_height(image, height))
+    return stretch_contrast(line) if normalize == "contrast" else line
 
 
 def to_tensor(line: np.ndarray) -> Tensor:
