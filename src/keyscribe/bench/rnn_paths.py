@@ -62,15 +62,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reps", type=int, default=5)
     add_common_args(parser, threads=1)
     args = parser.parse_args(argv)
-    if args.quick:
-        args.batch, args.features, args.hidden, args.layers, args.frames, args.reps = (
-            2,
-            4,
-            3,
-            1,
-            "6",
-            1,
-        )
+    if args.quick:  # tiny sizes, one repetition
+        args.batch, args.features, args.hidden, args.layers = 2, 4, 3, 1
+        args.frames, args.reps = "6", 1
     set_threads(args.threads)
     torch.manual_seed(0)
     encoder = RecurrentEncoder(args.features, "lstm", args.hidden, args.layers).train()
