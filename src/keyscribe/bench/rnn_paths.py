@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from keyscribe.bench.harness import (
     add_common_args,
@@ -31,23 +30,11 @@ from keyscribe.bench.harness import (
 from keyscribe.models.encoders import RecurrentEncoder
 
 
-def _packed(encoder: RecurrentEncoder, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    y, _ = pad_packed_sequence(encoder.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
-    return y
-
-
-def _per_layer(encoder: RecurrentEncoder, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return encoder(x, lengths)[0]  # the CPU path of RecurrentEncoder.forward
-
-
-def _ms(
-    path: Any, encoder: RecurrentEncoder, x: torch.Tensor, lengths: torch.Tensor, reps: int
-) -> float:
+def _ms(path: Any, x: torch.Tensor, lengths: torch.Tensor, reps: int) -> float:
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        path(encoder, x, lengths).sum().backward()
+        path(x, lengths).sum().backward()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
@@ -73,9 +60,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         x = torch.randn(args.batch, frames, args.features, requires_grad=True)
         # width-bucketed batches: lengths within ~10 % of the longest
         lengths = torch.linspace(frames, max(1, int(frames * 0.9)), args.batch).round().long()
-        diff = (_per_layer(encoder, x, lengths) - _packed(encoder, x, lengths)).abs().max().item()
-        packed = _ms(_packed, encoder, x, lengths, args.reps)
-        per_layer = _ms(_per_layer, encoder, x, lengths, args.reps)
+        packed_y, per_layer_y = encoder.run_packed(x, lengths), encoder.run_per_layer(x, lengths)
+        diff = (per_layer_y - packed_y).abs().max().item()
+        packed = _ms(encoder.run_packed, x, lengths, args.reps)
+        per_layer = _ms(encoder.run_per_layer, x, lengths, args.reps)
         rows.append(
             {
                 "frames": frames,

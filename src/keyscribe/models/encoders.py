@@ -143,19 +143,22 @@ class RecurrentEncoder(nn.Module):
         return lengths
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        if x.device.type == "cpu" and not torch.jit.is_tracing():
-            y = self._per_layer(x, lengths.to(x.device).clamp(min=1))
-        else:
-            packed = pack_padded_sequence(
-                x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-            )
-            y, _ = self.rnn(packed)
-            y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        per_layer = x.device.type == "cpu" and not torch.jit.is_tracing()
+        y = self.run_per_layer(x, lengths) if per_layer else self.run_packed(x, lengths)
         return self.dropout(y), lengths  # (batch, time, out_features)
 
-    def _per_layer(self, x: Tensor, lengths: Tensor) -> Tensor:
+    def run_packed(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """``self.rnn`` on packed sequences: ``(batch, time, features)`` -> ``(batch, time, out)``."""
+        packed = pack_padded_sequence(
+            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        y, _ = self.rnn(packed)
+        return pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])[0]
+
+    def run_per_layer(self, x: Tensor, lengths: Tensor) -> Tensor:
         """``self.rnn`` on a padded batch ``(batch, time, features)``, one layer and direction at a
-        time, with the weights of ``self.rnn``: the same result as the packed call."""
+        time, with the weights of ``self.rnn``: the same result as :meth:`run_packed`."""
+        lengths = lengths.to(x.device).clamp(min=1)
         rnn = self.rnn
         B, T, _ = x.shape
         valid = lengths_mask(lengths, T)  # (batch, time)
