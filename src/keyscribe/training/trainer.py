@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,32 @@ from keyscribe.config import TrainerConfig
 from keyscribe.training.checkpoint_io import AtomicCheckpointIO
 
 
-def build_trainer(cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callback] | None = None) -> L.Trainer:
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's suggestion to install its cloud logger: it says nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning_noise() -> None:
+    """Keep run logs to what concerns the run.
+
+    The run directory always holds ``config.yaml`` before the first checkpoint, so Lightning's
+    "directory is not empty" warning would fire on every run; the ``LeafSpec`` deprecation comes
+    from Lightning's own use of ``torch.utils._pytree``.
+    """
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+    rank_zero_logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero_logger.filters):
+        rank_zero_logger.addFilter(_NoAdverts())
+
+
+def build_trainer(
+    cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callback] | None = None
+) -> L.Trainer:
     run_dir.mkdir(parents=True, exist_ok=True)
+    quiet_lightning_noise()
     best = ModelCheckpoint(
         dirpath=run_dir,
         filename="best",
