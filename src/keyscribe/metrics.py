@@ -72,7 +72,8 @@ def words(text: str) -> list[str]:
 
 
 class ErrorRate(Metric):
-    """Corpus-level error rate over id sequences, summed across processes (for DDP)."""
+    """Corpus-level error rate over token sequences (class ids, or characters), summed across
+    processes (for DDP)."""
 
     full_state_update = False
 
@@ -81,7 +82,9 @@ class ErrorRate(Metric):
         self.add_state("errors", default=torch.tensor(0), dist_reduce_fx="sum")
         self.add_state("length", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    def update(self, references: Sequence[Sequence[int]], hypotheses: Sequence[Sequence[int]]) -> None:
+    def update(
+        self, references: Sequence[Sequence[Hashable]], hypotheses: Sequence[Sequence[Hashable]]
+    ) -> None:
         for ref, hyp in zip(references, hypotheses, strict=True):
             self.errors += Levenshtein.distance(list(ref), list(hyp))
             self.length += len(ref)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -26,13 +26,15 @@ class Sample:
 @dataclass
 class Batch:
     """inputs ``(batch, time, ...)`` zero-padded; input_lengths ``(batch,)``;
-    targets ``(batch, max_target_len)`` padded with 0; target_lengths ``(batch,)``."""
+    targets ``(batch, max_target_len)`` padded with 0; target_lengths ``(batch,)``;
+    texts: each sample's exact reference text, or None where its domain keeps none."""
 
     inputs: Tensor
     input_lengths: Tensor
     targets: Tensor
     target_lengths: Tensor
     ids: list[str]
+    texts: list[str | None] = field(default_factory=list)
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
@@ -41,6 +43,7 @@ class Batch:
             self.targets.to(device),
             self.target_lengths.to(device),
             self.ids,
+            self.texts,
         )
 
     def __len__(self) -> int:
@@ -59,4 +62,5 @@ def collate(samples: Sequence[Sample]) -> Batch:
         targets=targets,
         target_lengths=torch.tensor([len(s.targets) for s in samples], dtype=torch.long),
         ids=[s.id for s in samples],
+        texts=[s.text for s in samples],
     )

@@ -59,14 +59,44 @@ class CTCSystem(L.LightningModule):
         )
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite {phase} loss on items {batch.ids[:8]}")
-        refs = [t[:n].tolist() for t, n in zip(batch.targets, batch.target_lengths.tolist(), strict=True)]
         hyps = decode_greedy(log_probs.detach(), lengths, self.alphabet.blank)
         metric = self.cer[f"{phase}_cer"]
-        metric.update(refs, hyps)
+        metric.update(*self._scored(batch, hyps))
         on_step = phase == "train"
-        self.log(f"{phase}/loss", loss, batch_size=len(batch), prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=True)
-        self.log(f"{phase}/CER", metric, batch_size=len(batch), prog_bar=phase != "train", on_step=False, on_epoch=True)
+        self.log(
+            f"{phase}/loss",
+            loss,
+            batch_size=len(batch),
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            sync_dist=True,
+        )
+        self.log(
+            f"{phase}/CER",
+            metric,
+            batch_size=len(batch),
+            prog_bar=phase != "train",
+            on_step=False,
+            on_epoch=True,
+        )
         return loss
+
+    def _scored(self, batch: Batch, hyps: list[list[int]]) -> tuple[list[Any], list[Any]]:
+        """References and hypotheses as ``evaluate`` scores them.
+
+        Where every sample keeps its exact text (HTR), characters against characters, so that a
+        reference character outside the charset counts as an error, as in ``evaluate``; otherwise
+        class ids (sEMG keys).
+        """
+        texts = [t for t in batch.texts if t is not None]
+        if texts and len(texts) == len(batch):
+            return [list(t) for t in texts], [list(self.alphabet.decode(h)) for h in hyps]
+        refs = [
+            t[:n].tolist()
+            for t, n in zip(batch.targets, batch.target_lengths.tolist(), strict=True)
+        ]
+        return refs, hyps
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         return self._step(batch, "train")
@@ -102,7 +132,10 @@ class CTCSystem(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min", factor=o.plateau_factor, patience=o.plateau_patience
             )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/CER"}}
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/CER"},
+            }
         warmup = max(0, min(o.warmup_epochs, self.max_epochs - 1))
         start_factor = o.warmup_start_lr / o.lr
         floor = o.min_lr / o.lr
@@ -116,7 +149,10 @@ class CTCSystem(L.LightningModule):
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["keyscribe"] = {**self.checkpoint_meta, "alphabet": self.alphabet.to_dict()}
