@@ -430,6 +430,14 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     stale_files = remove_stale_temporaries(run_dir) if rank == 0 else []
     for stale in stale_files:  # left by a writer killed mid-write
         log.info("removed %s (a write interrupted by a killed run)", stale)
+    earlier = [name for name in ("best.ckpt", "last.ckpt") if (run_dir / name).exists()]
+    if earlier and not resume and rank == 0:
+        log.warning(
+            "%s: holds %s of an earlier run; this run starts over and replaces them"
+            " (--resume continues that run instead)",
+            run_dir,
+            " and ".join(earlier),
+        )
     atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
     system = CTCSystem(
         model,

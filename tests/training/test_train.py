@@ -80,3 +80,19 @@ def test_killed_run_resumes(easy_dir: Path, tmp_path: Path) -> None:
     assert final["epoch"] == target - 1  # continued from the killed run's epoch, not from zero
     assert final["global_step"] == killed["global_step"] + (target - 1 - killed["epoch"]) * 1
     assert not list(run.glob(".*.tmp"))
+
+
+def test_training_again_into_a_run_directory_warns_before_replacing_its_checkpoints(
+    easy_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = ks.load_config(
+        "configs/emg/quickstart.yaml",
+        [*TINY, f"data.root={easy_dir}", f"out_dir={tmp_path}", "trainer.max_steps=1", "trainer.max_epochs=1"],
+    )
+    with caplog.at_level("WARNING", logger="keyscribe.api"):
+        ks.train(cfg)
+        assert not [r for r in caplog.records if "earlier run" in r.getMessage()]
+        ks.train(cfg)
+    warned = [r.getMessage() for r in caplog.records if "earlier run" in r.getMessage()]
+    assert warned == [f"{tmp_path}: holds best.ckpt and last.ckpt of an earlier run; this run starts over"
+                      " and replaces them (--resume continues that run instead)"]
