@@ -28,7 +28,7 @@ from keyscribe.data.batch import Sample, collate
 from keyscribe.decoding.confidence import best_path_confidences, label_confidences, word_confidences
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.errors import CheckpointError, ConfigError, DataError
-from keyscribe.metrics import EditCounts, words
+from keyscribe.metrics import EditCounts, hypothesis_tokens, reference_tokens, words
 from keyscribe.models.ctc import CTCModel, InputTooShortError
 from keyscribe.training.checkpoint_io import atomic_write_text, remove_stale_temporaries
 
@@ -619,15 +619,14 @@ def tune_decoder(
     for i in range(len(dataset)):
         sample = dataset[i]
         log_probs, length = recognizer.log_probs(sample)
-        text = sample.text if getattr(sample, "text", None) is not None else None
-        reference = list(text) if htr and text is not None else sample.targets.tolist()
+        reference = reference_tokens(sample.text if htr else None, sample.targets.tolist())
         items.append((log_probs[:length], length, reference))
 
     def cer(decode: Any) -> float:
         counts = EditCounts()
         for log_probs, length, reference in items:
             ids = decode(log_probs, length)
-            counts.add(reference, list(recognizer.alphabet.decode(ids)) if htr else ids)
+            counts.add(reference, hypothesis_tokens(ids, recognizer.alphabet, htr))
         return round(counts.rate, 4)
 
     beam = recognizer.beam

@@ -14,6 +14,8 @@ import torch
 from rapidfuzz.distance import Levenshtein
 from torchmetrics import Metric
 
+from keyscribe.alphabet import Alphabet
+
 
 @dataclass
 class EditCounts:
@@ -65,6 +67,17 @@ class EditCounts:
             f"{prefix}_substitutions": self.substitutions,
             f"{prefix}_reference_length": self.reference_length,
         }
+
+
+def reference_tokens(text: str | None, target_ids: Sequence[int]) -> list[Hashable]:
+    """What a CER counts in a reference: the characters of its exact text where the domain keeps
+    one (HTR: characters outside the charset then count as errors), else its class ids (sEMG)."""
+    return list(text) if text is not None else list(target_ids)
+
+
+def hypothesis_tokens(ids: Sequence[int], alphabet: Alphabet, as_text: bool) -> list[Hashable]:
+    """A decoded hypothesis in the tokens of its reference (see ``reference_tokens``)."""
+    return list(alphabet.decode(ids)) if as_text else list(ids)
 
 
 def words(text: str) -> list[str]:

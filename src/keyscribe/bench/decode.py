@@ -40,6 +40,7 @@ from keyscribe.emg.keys import EMG_ALPHABET
 def _model_items(checkpoint: str, data: str, max_items: int | None) -> tuple[str, Any, list[Any]]:
     """Each item's log-probs (the network runs once), reference and seconds of signal."""
     from keyscribe import api, builders
+    from keyscribe.metrics import reference_tokens
 
     recognizer = api.load_model(checkpoint)
     cfg, alphabet = recognizer.config, recognizer.alphabet
@@ -55,7 +56,7 @@ def _model_items(checkpoint: str, data: str, max_items: int | None) -> tuple[str
             reference: list[Any] = sample.targets.tolist()
         else:
             seconds = 0.0
-            reference = list(sample.text) if sample.text is not None else sample.targets.tolist()
+            reference = reference_tokens(sample.text, sample.targets.tolist())
         items.append((log_probs[:length].clone(), reference, seconds))
     return cfg.domain, alphabet, items
 
@@ -91,7 +92,7 @@ def run(
     from keyscribe import builders
     from keyscribe.decoding.beam import BeamOptions
     from keyscribe.decoding.greedy import decode_greedy
-    from keyscribe.metrics import EditCounts
+    from keyscribe.metrics import EditCounts, hypothesis_tokens
 
     if simulate:
         domain, alphabet, items = "emg", EMG_ALPHABET, [simulated_item(simulate)]
@@ -127,7 +128,7 @@ def run(
         start = time.perf_counter()
         for lp, reference, _ in items:
             ids = decode(lp)
-            counts.add(reference, ids if emg else list(alphabet.decode(ids)))
+            counts.add(reference, hypothesis_tokens(ids, alphabet, as_text=not emg))
         elapsed = time.perf_counter() - start
         row = {
             "decoder": name,

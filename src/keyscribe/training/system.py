@@ -14,7 +14,7 @@ from keyscribe.alphabet import Alphabet
 from keyscribe.config import OptimConfig
 from keyscribe.data.batch import Batch
 from keyscribe.decoding.greedy import decode_greedy
-from keyscribe.metrics import ErrorRate
+from keyscribe.metrics import ErrorRate, hypothesis_tokens, reference_tokens
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.deformable import DeformConv2d
 
@@ -83,20 +83,18 @@ class CTCSystem(L.LightningModule):
         return loss
 
     def _scored(self, batch: Batch, hyps: list[list[int]]) -> tuple[list[Any], list[Any]]:
-        """References and hypotheses as ``evaluate`` scores them.
-
-        Where every sample keeps its exact text (HTR), characters against characters, so that a
-        reference character outside the charset counts as an error, as in ``evaluate``; otherwise
-        class ids (sEMG keys).
-        """
-        texts = [t for t in batch.texts if t is not None]
-        if texts and len(texts) == len(batch):
-            return [list(t) for t in texts], [list(self.alphabet.decode(h)) for h in hyps]
+        """References and hypotheses in the tokens ``evaluate`` scores: characters of the exact
+        text where a sample keeps one (HTR), class ids otherwise (``metrics.reference_tokens``)."""
+        lengths = batch.target_lengths.tolist()
+        texts = batch.texts or [None] * len(batch)
         refs = [
-            t[:n].tolist()
-            for t, n in zip(batch.targets, batch.target_lengths.tolist(), strict=True)
+            reference_tokens(text, t[:n].tolist())
+            for text, t, n in zip(texts, batch.targets, lengths, strict=True)
         ]
-        return refs, hyps
+        as_text = [text is not None for text in texts]
+        return refs, [
+            hypothesis_tokens(h, self.alphabet, kept) for h, kept in zip(hyps, as_text, strict=True)
+        ]
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         return self._step(batch, "train")
