@@ -60,6 +60,13 @@ class TrainerConfig:
     limit_train_batches: float = 1.0
     num_threads: int = 0  # torch intra-op threads; 0: all cores minus data.num_workers
     progress_bar: bool = True
+    # Exponential moving average of the weights, updated every step; validation, best.ckpt and the
+    # final model use the average (0 disables). 0.998 averages over the last ~500 updates.
+    ema_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(None, f"trainer.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass

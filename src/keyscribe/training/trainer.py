@@ -21,6 +21,7 @@ import lightning as L
 from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
+    EMAWeightAveraging,
     LearningRateMonitor,
     ModelCheckpoint,
     RichProgressBar,
@@ -79,7 +80,14 @@ def build_trainer(
     if cfg.progress_bar:
         callbacks.append(RichProgressBar(leave=True))
     if cfg.early_stopping_patience > 0:
-        callbacks.append(EarlyStopping("val/CER", mode="min", patience=cfg.early_stopping_patience))
+        # Checked after each validation, not at the train epoch's end: a run resumed from an
+        # epoch-end last.ckpt finishes that epoch before any validation has logged val/CER.
+        stop = EarlyStopping(
+            "val/CER", mode="min", patience=cfg.early_stopping_patience, check_on_train_epoch_end=False
+        )
+        callbacks.append(stop)
+    if cfg.ema_decay > 0:
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     callbacks += extra_callbacks or []
     loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version="")]
     if importlib.util.find_spec("tensorboard") is not None:
