@@ -83,7 +83,10 @@ def build_trainer(
         # Checked after each validation, not at the train epoch's end: a run resumed from an
         # epoch-end last.ckpt finishes that epoch before any validation has logged val/CER.
         stop = EarlyStopping(
-            "val/CER", mode="min", patience=cfg.early_stopping_patience, check_on_train_epoch_end=False
+            "val/CER",
+            mode="min",
+            patience=cfg.early_stopping_patience,
+            check_on_train_epoch_end=False,
         )
         callbacks.append(stop)
     if cfg.ema_decay > 0:
