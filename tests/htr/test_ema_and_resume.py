@@ -21,7 +21,7 @@ TREE = {
         "encoder": {"kind": "lstm", "hidden_size": 8, "num_layers": 1, "dropout": 0.0},
     },
     "optim": {"lr": 1e-2, "scheduler": "constant"},
-    "trainer": {"max_epochs": 100, "progress_bar": False, "ema_decay": 0.9},
+    "trainer": {"max_epochs": 100, "progress_bar": False},
 }
 
 
