@@ -91,9 +91,9 @@ class CTCSystem(L.LightningModule):
             reference_tokens(text, t[:n].tolist())
             for text, t, n in zip(texts, batch.targets, lengths, strict=True)
         ]
-        as_text = [text is not None for text in texts]
         return refs, [
-            hypothesis_tokens(h, self.alphabet, kept) for h, kept in zip(hyps, as_text, strict=True)
+            hypothesis_tokens(h, self.alphabet, text is not None)
+            for h, text in zip(hyps, texts, strict=True)
         ]
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
