@@ -63,10 +63,20 @@ class TrainerConfig:
     # Exponential moving average of the weights, updated every step; validation, best.ckpt and the
     # final model use the average (0 disables). 0.998 averages over the last ~500 updates.
     ema_decay: float = 0.0
+    # Dropout rates and the training augmentation's probability rise linearly from 0 at the first
+    # epoch to their configured values at this epoch (training/regularization.py); 0: full from
+    # the start.
+    regularization_warmup_epochs: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(None, f"trainer.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.regularization_warmup_epochs < 0:
+            raise ConfigError(
+                None,
+                "trainer.regularization_warmup_epochs must be >= 0, got "
+                f"{self.regularization_warmup_epochs}",
+            )
 
 
 @dataclass

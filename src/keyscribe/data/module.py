@@ -87,6 +87,13 @@ class CTCDataModule(L.LightningDataModule):
         if self._train_items is not None:
             self._train_items.set_epoch(epoch)
 
+    def set_augment_strength(self, strength: float) -> None:
+        """Scale the training augmentation (``RegularizationWarmup``), where the training set has
+        one; with ``num_workers`` > 0 it reaches the workers forked for the next epoch."""
+        set_strength = getattr(self.datasets.get("train"), "set_augment_strength", None)
+        if callable(set_strength):
+            set_strength(strength)
+
     def train_dataloader(self) -> DataLoader[Batch]:
         return self._loader("train", self.batch_size, shuffle=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,7 @@ class LineDataset(Dataset[Sample]):
         self.alphabet = alphabet
         self.height = height
         self.augment = augment if augment is not None and augment.enabled else None
+        self._full_augment = self.augment  # as configured; ``augment`` may be a weaker copy
         self.name = name
         self.bucket_pool_batches = (
             bucket_pool_batches  # > 0: batch by width (see WidthBucketSampler)
@@ -127,6 +129,11 @@ class LineDataset(Dataset[Sample]):
     @property
     def widths(self) -> list[int]:
         return [line.shape[1] for line in self.lines]
+
+    def set_augment_strength(self, strength: float) -> None:
+        """Fire each distortion with probability ``strength`` x the configured ``p``."""
+        if self._full_augment is not None:
+            self.augment = replace(self._full_augment, p=self._full_augment.p * strength)
 
     def __getitem__(self, index: int) -> Sample:
         line = self.lines[index]
