@@ -402,7 +402,6 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from keyscribe.data.sampling import EpochSeeds
-    from keyscribe.training.regularization import RegularizationWarmup
     from keyscribe.training.system import CTCSystem
     from keyscribe.training.trainer import build_trainer
 
@@ -447,10 +446,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         cfg.trainer.max_epochs,
         checkpoint_meta={"config": to_plain(cfg), "domain": cfg.domain, "format": 1},
     )
-    callbacks: list[L.Callback] = [EpochSeeds(cfg.seed)]
-    if cfg.trainer.regularization_warmup_epochs > 0:
-        callbacks.append(RegularizationWarmup(cfg.trainer.regularization_warmup_epochs))
-    trainer = build_trainer(cfg.trainer, run_dir, callbacks)
+    trainer = build_trainer(cfg.trainer, run_dir, [EpochSeeds(cfg.seed)])
     last = run_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     start = time.perf_counter()

@@ -30,6 +30,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from keyscribe.config import TrainerConfig
 from keyscribe.training.checkpoint_io import AtomicCheckpointIO
+from keyscribe.training.regularization import RegularizationWarmup
 
 
 class _NoAdverts(logging.Filter):
@@ -91,6 +92,8 @@ def build_trainer(
         callbacks.append(stop)
     if cfg.ema_decay > 0:
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
+    if cfg.regularization_warmup_epochs > 0:
+        callbacks.append(RegularizationWarmup(cfg.regularization_warmup_epochs))
     callbacks += extra_callbacks or []
     loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version="")]
     if importlib.util.find_spec("tensorboard") is not None:
