@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
 from keyscribe.alphabet import Alphabet
-from keyscribe.data.batch import collate
+from keyscribe.data.batch import Batch, collate
+from keyscribe.data.module import CTCDataModule
+from keyscribe.data.sampling import EpochSeeds
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.htr.config import HtrDataConfig
 from keyscribe.htr.dataset import LineDataset, WidthBucketSampler, subset_records
@@ -96,3 +99,45 @@ def test_subsets_are_seeded(lines_dir: Path) -> None:
     assert len(a) == 3 and a == subset_records(records, 0.3, seed=1)
     assert a != subset_records(records, 0.3, seed=2)
     assert subset_records(records, 1.0, seed=1) == records
+
+
+class _BatchRecorder(L.LightningModule):
+    """Records the line ids of every training batch, per epoch; learns nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen: dict[int, list[list[str]]] = {}
+
+    def training_step(self, batch: Batch, index: int) -> torch.Tensor:
+        self.seen.setdefault(self.current_epoch, []).append(list(batch.ids))
+        return (self.weight**2).sum()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_each_training_epoch_draws_its_own_width_buckets(lines_dir: Path) -> None:
+    """Lightning never hands the epoch to a batch sampler: the data module must, or every epoch
+    repeats the first one's batches (and a half epoch sees the same half of the lines each time)."""
+    records = read_lines(lines_dir)
+    alphabet = Alphabet.from_texts(texts(records))
+    dataset = LineDataset(records, alphabet, 16, bucket_pool_batches=2)
+    datamodule = CTCDataModule(lambda: {"train": dataset}, batch_size=2, seed=3)
+    recorder = _BatchRecorder()
+    trainer = L.Trainer(
+        max_epochs=4,
+        limit_train_batches=0.4,  # 2 of the 5 batches per epoch
+        callbacks=[EpochSeeds(3)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(recorder, datamodule=datamodule)
+    sampler = dataset.batch_sampler(2, shuffle=True, seed=3)
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        expected = [[dataset.ids[i] for i in batch] for batch in list(sampler)[:2]]
+        assert recorder.seen[epoch] == expected
+    assert len({tuple(map(tuple, batches)) for batches in recorder.seen.values()}) == 4

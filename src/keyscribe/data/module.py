@@ -39,6 +39,7 @@ class CTCDataModule(L.LightningDataModule):
         self.seed = seed
         self.datasets: dict[str, Dataset[Sample]] = {}
         self._train_items: SeededItems | None = None
+        self._train_batches: Any = None  # the training loader's batch sampler, if it has one
 
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:
@@ -61,6 +62,7 @@ class CTCDataModule(L.LightningDataModule):
                 else 0
             )
             self._train_items = dataset = SeededItems(dataset, self.seed)
+            self._train_batches = batch_sampler
             if batch_sampler is None:
                 sampler = EpochShuffle(len(dataset), self.seed)
             for seeded in (dataset, sampler, batch_sampler):
@@ -83,9 +85,14 @@ class CTCDataModule(L.LightningDataModule):
         )
 
     def set_epoch(self, epoch: int) -> None:
-        """Called as each training epoch starts (``EpochSeeds``): the item seeds follow the epoch."""
-        if self._train_items is not None:
-            self._train_items.set_epoch(epoch)
+        """Called as each training epoch starts (``EpochSeeds``): the item seeds and the batch
+        order follow the epoch. Lightning itself only reaches a loader's ``sampler`` (and a batch
+        sampler's ``sampler``), never a batch sampler such as the HTR width buckets: without this
+        every epoch would repeat the first one's batches, and an epoch cut short by
+        ``limit_train_batches`` would see the same lines each time."""
+        for seeded in (self._train_items, self._train_batches):
+            if seeded is not None:
+                seeded.set_epoch(epoch)
 
     def set_augment_strength(self, strength: float) -> None:
         """Scale the training augmentation (``RegularizationWarmup``), where the training set has
