@@ -13,8 +13,7 @@ from keyscribe.alphabet import Alphabet
 from keyscribe.data.batch import Batch, collate
 from keyscribe.data.module import CTCDataModule
 from keyscribe.data.sampling import EpochSeeds
-from keyscribe.errors import ConfigError, DataError
-from keyscribe.htr.config import HtrDataConfig
+from keyscribe.errors import DataError
 from keyscribe.htr.dataset import LineDataset, WidthBucketSampler, subset_records
 from keyscribe.htr.lines import read_lines, texts
 
@@ -66,31 +65,6 @@ def test_width_buckets_cover_every_line_once() -> None:
     assert spread < random_spread / 2
     ordered = list(WidthBucketSampler(widths, 8, shuffle=False))
     assert [widths[i] for b in ordered for i in b] == sorted(widths)
-
-
-def test_length_curriculum_draws_short_lines_first() -> None:
-    generator = torch.Generator().manual_seed(1)
-    widths = [int(w) for w in torch.randint(50, 900, (103,), generator=generator)]
-    shortest = sorted(range(103), key=lambda i: widths[i])
-    plain = WidthBucketSampler(widths, 8, shuffle=True, pool_batches=4, seed=3)
-    curriculum = WidthBucketSampler(
-        widths, 8, shuffle=True, pool_batches=4, seed=3, length_curriculum_epochs=3
-    )
-    for epoch, share in [(0, 0.25), (1, 0.5), (2, 0.75)]:
-        curriculum.set_epoch(epoch)
-        batches = list(curriculum)
-        drawn = {i for b in batches for i in b}
-        assert len(batches) == len(plain) == 13  # an epoch keeps its number of batches
-        assert drawn == set(shortest[: round(103 * share)])  # every eligible line, no other
-        assert batches == list(curriculum)  # fixed by seed and epoch (a resumed run repeats)
-    for sampler in (plain, curriculum):
-        sampler.set_epoch(3)
-    assert list(curriculum) == list(plain)  # after the curriculum: the usual batches
-
-
-def test_a_negative_length_curriculum_is_refused() -> None:
-    with pytest.raises(ConfigError, match="length_curriculum_epochs"):
-        HtrDataConfig(length_curriculum_epochs=-1)
 
 
 def test_subsets_are_seeded(lines_dir: Path) -> None:

@@ -24,9 +24,6 @@ class HtrDataConfig:
     num_workers: int = 0
     width_buckets: bool = True  # batch lines of similar width (less padding)
     bucket_pool_batches: int = 50  # batches' worth of lines sorted by width together
-    # > 0: the first N epochs draw from the shortest lines only, a share growing from 1/(N+1)
-    # (CTC leaves its all-blank plateau sooner on short lines; needs width_buckets)
-    length_curriculum_epochs: int = 0
     train_fraction: float = 1.0  # seeded subset of the training lines (fine-tuning curve)
     subset_seed: int = 0
     on_error: str = "skip"  # per-line problems (bad image, missing .gt.txt): skip (counted) or fail
@@ -52,12 +49,6 @@ class HtrDataConfig:
             raise ConfigError(
                 None,
                 f"data.normalize must be one of {', '.join(NORMALIZATIONS)}, got '{self.normalize}'",
-            )
-        if self.length_curriculum_epochs < 0:
-            raise ConfigError(
-                None,
-                "data.length_curriculum_epochs must be >= 0, got "
-                f"{self.length_curriculum_epochs}",
             )
         if self.height < 8:
             raise ConfigError(None, f"data.height must be >= 8 px, got {self.height}")

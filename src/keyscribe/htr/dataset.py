@@ -57,7 +57,6 @@ class LineDataset(Dataset[Sample]):
         name: str = "lines",
         bucket_pool_batches: int = 0,
         normalize: str = "none",
-        length_curriculum_epochs: int = 0,
     ) -> None:
         self.alphabet = alphabet
         self.height = height
@@ -67,7 +66,6 @@ class LineDataset(Dataset[Sample]):
         self.bucket_pool_batches = (
             bucket_pool_batches  # > 0: batch by width (see WidthBucketSampler)
         )
-        self.length_curriculum_epochs = length_curriculum_epochs  # short lines first (ditto)
         report = SkipCounter(on_error)
         self.ids: list[str] = []
         self.texts: list[str | None] = []
@@ -151,12 +149,7 @@ class LineDataset(Dataset[Sample]):
         if self.bucket_pool_batches <= 0:
             return None
         return WidthBucketSampler(
-            self.widths,
-            batch_size,
-            shuffle,
-            self.bucket_pool_batches,
-            seed=seed,
-            length_curriculum_epochs=self.length_curriculum_epochs,
+            self.widths, batch_size, shuffle, self.bucket_pool_batches, seed=seed
         )
 
 
@@ -164,12 +157,7 @@ class WidthBucketSampler(Sampler[list[int]]):
     """Batches of lines of similar width: shuffle, cut into pools of ``pool_batches`` batches,
     sort each pool by width, cut into batches, shuffle the batches (all fixed by ``seed`` and the
     epoch, so a resumed run repeats). Without shuffling, lines are batched in width order
-    (evaluation).
-
-    ``length_curriculum_epochs`` = N > 0: in epoch e < N the batches come from the shortest
-    (e + 1) / (N + 1) of the lines only, drawn again as often as it takes to fill the epoch's usual
-    number of batches. CTC leaves its all-blank plateau sooner on short sequences (the idea of
-    SortaGrad, Amodei et al. 2016), and a short line costs less per update."""
+    (evaluation)."""
 
     def __init__(
         self,
@@ -178,14 +166,12 @@ class WidthBucketSampler(Sampler[list[int]]):
         shuffle: bool,
         pool_batches: int = 50,
         seed: int = 0,
-        length_curriculum_epochs: int = 0,
     ) -> None:
         self.widths = list(widths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.pool = max(1, pool_batches) * batch_size
         self.seed = seed
-        self.length_curriculum_epochs = length_curriculum_epochs
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -202,25 +188,14 @@ class WidthBucketSampler(Sampler[list[int]]):
             yield from (order[i : i + self.batch_size] for i in range(0, n, self.batch_size))
             return
         rng = random.Random(derived_seed(self.seed, self.epoch))
-        eligible = list(range(n))
-        if self.epoch < self.length_curriculum_epochs:
-            share = (self.epoch + 1) / (self.length_curriculum_epochs + 1)
-            eligible = sorted(eligible, key=lambda i: self.widths[i])[: max(1, round(n * share))]
-        batches: list[list[int]] = []
-        while len(batches) < len(self):
-            batches += self._bucketed(eligible, rng)
-        yield from batches[: len(self)]
-
-    def _bucketed(self, indices: list[int], rng: random.Random) -> list[list[int]]:
-        """One shuffled pass over ``indices`` in width-bucketed batches."""
-        order = list(indices)
+        order = list(range(n))
         rng.shuffle(order)
         batches = []
-        for start in range(0, len(order), self.pool):
+        for start in range(0, n, self.pool):
             pool = sorted(order[start : start + self.pool], key=lambda i: self.widths[i])
             batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         rng.shuffle(batches)
-        return batches
+        yield from batches
 
 
 def subset_records(records: Sequence[LineRecord], fraction: float, seed: int) -> list[LineRecord]:

@@ -118,7 +118,6 @@ def _dataset(
         name=name,
         bucket_pool_batches=data.bucket_pool_batches if data.width_buckets else 0,
         normalize=data.normalize,
-        length_curriculum_epochs=data.length_curriculum_epochs if train else 0,
     )
 
 
