@@ -110,6 +110,7 @@ def test_each_training_epoch_draws_its_own_width_buckets(lines_dir: Path) -> Non
     )
     trainer.fit(recorder, datamodule=datamodule)
     sampler = dataset.batch_sampler(2, shuffle=True, seed=3)
+    assert sampler is not None
     for epoch in range(4):
         sampler.set_epoch(epoch)
         expected = [[dataset.ids[i] for i in batch] for batch in list(sampler)[:2]]
