@@ -175,7 +175,8 @@ class WidthBucketSampler(Sampler[list[int]]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Lightning calls this as each epoch starts: a new shuffle per epoch, fixed by the seed."""
+        """The data module calls this as each epoch starts (Lightning does not reach a batch
+        sampler): a new shuffle per epoch, fixed by the seed."""
         self.epoch = epoch
 
     def __len__(self) -> int:
