@@ -68,7 +68,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(config: Path, tmp_path:
     ref = subprocess.run(_train(config, whole, "--json"), env=ENV, capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr[-2000:]
 
-    # kill within one epoch of the progress seen, however fast this machine runs an epoch
+    # kill within half an epoch of the progress seen, however fast this machine runs an epoch
     epoch_seconds = json.loads((whole / "results.json").read_text())["train_seconds"] / EPOCHS
 
     killed = tmp_path / "killed"
