@@ -402,6 +402,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from keyscribe.data.sampling import EpochSeeds
+    from keyscribe.training.schedule_clock import ScheduleClock
     from keyscribe.training.system import CTCSystem
     from keyscribe.training.trainer import build_trainer
 
@@ -443,7 +444,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         model,
         alphabet,
         cfg.optim,
-        cfg.trainer.max_epochs,
+        ScheduleClock.from_config(cfg.trainer),
         checkpoint_meta={"config": to_plain(cfg), "domain": cfg.domain, "format": 1},
     )
     trainer = build_trainer(cfg.trainer, run_dir, [EpochSeeds(cfg.seed)])

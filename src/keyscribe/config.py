@@ -67,8 +67,18 @@ class TrainerConfig:
     # epoch to their configured values at this epoch (training/regularization.py); 0: full from
     # the start.
     regularization_warmup_epochs: int = 0
+    # What the schedules above (learning rate, regularisation warm-up) count: "epochs", or "wall":
+    # the share of max_time_minutes spent, scaled to max_epochs; then the clock alone ends the run
+    # (training/schedule_clock.py).
+    schedule_clock: str = "epochs"
 
     def __post_init__(self) -> None:
+        if self.schedule_clock not in ("epochs", "wall"):
+            raise ConfigError(
+                None, f"trainer.schedule_clock must be epochs or wall, got {self.schedule_clock!r}"
+            )
+        if self.schedule_clock == "wall" and not self.max_time_minutes:
+            raise ConfigError(None, "trainer.schedule_clock: wall needs trainer.max_time_minutes")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(None, f"trainer.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.regularization_warmup_epochs < 0:

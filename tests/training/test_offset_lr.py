@@ -8,6 +8,7 @@ import pytest
 from keyscribe import api, builders
 from keyscribe.alphabet import Alphabet
 from keyscribe.errors import ConfigError
+from keyscribe.training.schedule_clock import ScheduleClock
 from keyscribe.training.system import CTCSystem
 
 TREE = {
@@ -26,7 +27,7 @@ def system(scale: float, conv: str = "deformable") -> CTCSystem:
     tree["model"] = {**TREE["model"], "frontend": {**TREE["model"]["frontend"], "conv": conv}}
     cfg = api.config_from_tree(tree)
     alphabet = Alphabet(tuple("abc "), blank=4)
-    return CTCSystem(builders.build_model(cfg, alphabet), alphabet, cfg.optim, max_epochs=4)
+    return CTCSystem(builders.build_model(cfg, alphabet), alphabet, cfg.optim, ScheduleClock(max_epochs=4))
 
 
 def test_offset_convolutions_get_their_own_learning_rate() -> None:

@@ -9,6 +9,7 @@ from keyscribe.alphabet import Alphabet
 from keyscribe.config import OptimConfig
 from keyscribe.data.batch import Sample, collate
 from keyscribe.models.ctc import CTCModel
+from keyscribe.training.schedule_clock import ScheduleClock
 from keyscribe.training.system import CTCSystem
 
 
@@ -23,7 +24,7 @@ class _Identity(nn.Module):
 
 def _system(alphabet: Alphabet) -> CTCSystem:
     model = CTCModel(_Identity(), _Identity(), alphabet.num_classes)
-    return CTCSystem(model, alphabet, OptimConfig(), max_epochs=1)
+    return CTCSystem(model, alphabet, OptimConfig(), ScheduleClock(max_epochs=1))
 
 
 def test_htr_reference_characters_outside_the_charset_count_as_errors() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import lightning as L
 from torch import nn
 
+from keyscribe.training.schedule_clock import ScheduleClock
+
 DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
 
@@ -32,7 +34,7 @@ def set_dropout_rate(module: nn.Module, rate: float) -> None:
         module.dropout = rate
 
 
-def warmup_strength(epoch: int, epochs: int) -> float:
+def warmup_strength(epoch: float, epochs: int) -> float:
     """0 at the first epoch, rising linearly to 1 at epoch ``epochs`` and after."""
     return 1.0 if epochs <= 0 else min(1.0, epoch / epochs)
 
@@ -40,11 +42,13 @@ def warmup_strength(epoch: int, epochs: int) -> float:
 class RegularizationWarmup(L.Callback):
     """At each training epoch's start, scale every dropout rate of the model and the data module's
     augmentation strength (``set_augment_strength``, where it has one) by
-    ``warmup_strength(epoch, epochs)``. The configured rates are read from the model when training
-    starts, so a resumed run (a fresh model) continues the same ramp."""
+    ``warmup_strength(epoch, epochs)``, the epoch read from ``clock`` (the epoch counter by
+    default). The configured rates are read from the model when training starts, so a resumed run
+    (a fresh model) continues the same ramp."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, clock: ScheduleClock | None = None) -> None:
         self.epochs = epochs
+        self.clock = clock or ScheduleClock(max_epochs=epochs)
         self._rates: dict[nn.Module, float] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -55,7 +59,7 @@ class RegularizationWarmup(L.Callback):
                 self._rates[module] = rate
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        strength = warmup_strength(trainer.current_epoch, self.epochs)
+        strength = warmup_strength(self.clock.epoch(trainer), self.epochs)
         for module, rate in self._rates.items():
             set_dropout_rate(module, rate * strength)
         self._set_augment_strength(trainer, strength)

@@ -17,6 +17,7 @@ from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.metrics import ErrorRate, hypothesis_tokens, reference_tokens
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.deformable import DeformConv2d
+from keyscribe.training.schedule_clock import ScheduleClock
 
 PHASES = ("train", "val", "test")
 
@@ -24,6 +25,7 @@ PHASES = ("train", "val", "test")
 class CTCSystem(L.LightningModule):
     """CTC loss (time-first at the loss call only), Adam, a schedule, and greedy CER per phase.
 
+    ``clock`` says how far the schedule has run (``training/schedule_clock.py``).
     ``checkpoint_meta`` (resolved config, alphabet, domain) is stored in every checkpoint so that
     ``keyscribe.load_model`` can rebuild the model from the file alone.
     """
@@ -33,14 +35,14 @@ class CTCSystem(L.LightningModule):
         model: CTCModel,
         alphabet: Alphabet,
         optim: OptimConfig,
-        max_epochs: int,
+        clock: ScheduleClock,
         checkpoint_meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.alphabet = alphabet
         self.optim = optim
-        self.max_epochs = max_epochs
+        self.clock = clock
         self.checkpoint_meta = checkpoint_meta or {}
         self.cer = torch.nn.ModuleDict({f"{p}_cer": ErrorRate() for p in PHASES})
 
@@ -134,22 +136,29 @@ class CTCSystem(L.LightningModule):
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val/CER"},
             }
-        warmup = max(0, min(o.warmup_epochs, self.max_epochs - 1))
+        max_epochs = self.clock.max_epochs
+        warmup = max(0, min(o.warmup_epochs, max_epochs - 1))
         start_factor = o.warmup_start_lr / o.lr
         floor = o.min_lr / o.lr
 
-        def factor(epoch: int) -> float:
+        def factor(epoch: float) -> float:
             """Linear warm-up from warmup_start_lr to lr, then cosine down to min_lr."""
             if epoch < warmup:
                 return start_factor + (1 - start_factor) * epoch / warmup
-            span = max(1, self.max_epochs - warmup)
+            span = max(1, max_epochs - warmup)
             progress = min(1.0, (epoch - warmup) / span)
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        def scheduled(count: int) -> float:
+            """LambdaLR counts scheduler steps; on the wall clock the clock says where we are."""
+            return factor(self.clock.epoch(self._trainer) if self.clock.on_wall_clock else count)
+
+        # on the wall clock, updated every step: an epoch may be a large share of the budget
+        interval = "step" if self.clock.on_wall_clock else "epoch"
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, scheduled)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from keyscribe.config import TrainerConfig
 from keyscribe.training.checkpoint_io import AtomicCheckpointIO
 from keyscribe.training.regularization import RegularizationWarmup
+from keyscribe.training.schedule_clock import ScheduleClock
 
 
 class _NoAdverts(logging.Filter):
@@ -59,6 +60,7 @@ def build_trainer(
 ) -> L.Trainer:
     run_dir.mkdir(parents=True, exist_ok=True)
     quiet_lightning_noise()
+    clock = ScheduleClock.from_config(cfg)
     best = ModelCheckpoint(
         dirpath=run_dir,
         filename="best",
@@ -93,7 +95,7 @@ def build_trainer(
     if cfg.ema_decay > 0:
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     if cfg.regularization_warmup_epochs > 0:
-        callbacks.append(RegularizationWarmup(cfg.regularization_warmup_epochs))
+        callbacks.append(RegularizationWarmup(cfg.regularization_warmup_epochs, clock))
     callbacks += extra_callbacks or []
     loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version="")]
     if importlib.util.find_spec("tensorboard") is not None:
@@ -103,7 +105,7 @@ def build_trainer(
         kwargs["max_time"] = dt.timedelta(minutes=cfg.max_time_minutes)
     return L.Trainer(
         default_root_dir=run_dir,
-        max_epochs=cfg.max_epochs,
+        max_epochs=-1 if clock.on_wall_clock else cfg.max_epochs,  # -1: until the clock stops it
         max_steps=cfg.max_steps,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
