@@ -47,6 +47,7 @@ class ScheduleClock:
             return 0.0
         if self.budget_seconds is None:
             return float(trainer.current_epoch)
-        timer = next(cb for cb in trainer.callbacks if isinstance(cb, Timer))  # type: ignore[attr-defined]
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]
+        timer = next(cb for cb in callbacks if isinstance(cb, Timer))
         elapsed = float(trainer.strategy.broadcast(timer.time_elapsed("train"), src=0))
         return self.max_epochs * min(1.0, elapsed / self.budget_seconds)
