@@ -68,8 +68,8 @@ class TrainerConfig:
     # the start.
     regularization_warmup_epochs: int = 0
     # What the schedules above (learning rate, regularisation warm-up) count: "epochs", or "wall":
-    # the share of max_time_minutes spent, scaled to max_epochs; then the clock alone ends the run
-    # (training/schedule_clock.py).
+    # the share of max_time_minutes spent, scaled to max_epochs (which still stops a run: set it
+    # above what the budget holds; training/schedule_clock.py).
     schedule_clock: str = "epochs"
 
     def __post_init__(self) -> None:

@@ -4,8 +4,9 @@ The learning-rate schedule and the regularisation warm-up are written in epochs.
 sized in epochs ends minutes before its budget on a fast machine and is cut off mid-schedule on a
 slow one (this machine's pace varies ~20 % from hour to hour). With ``trainer.schedule_clock:
 wall`` the schedules instead read ``max_epochs * elapsed / max_time``: the same curve, stretched
-over the budget on any machine, and the clock alone stops the run. The price is that two runs of
-one config no longer see the same schedule, so it is opt-in.
+over the budget on any machine. ``max_epochs`` still stops a run (``--max-epochs`` keeps its
+meaning), so a wall-clock config sets it above what its budget holds and lets the clock stop the
+run. The price is that two runs of one config no longer see the same schedule.
 """
 
 from __future__ import annotations

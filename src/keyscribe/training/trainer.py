@@ -105,7 +105,7 @@ def build_trainer(
         kwargs["max_time"] = dt.timedelta(minutes=cfg.max_time_minutes)
     return L.Trainer(
         default_root_dir=run_dir,
-        max_epochs=-1 if clock.on_wall_clock else cfg.max_epochs,  # -1: until the clock stops it
+        max_epochs=cfg.max_epochs,
         max_steps=cfg.max_steps,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
