@@ -201,7 +201,7 @@ def build_model(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCModel:
     spec = domain_spec(cfg.domain)
     frontend = spec.frontend(cfg)
     encoder = build_encoder(cfg.model.encoder, frontend.out_features, spec.frame_scale(cfg))
-    return CTCModel(frontend, encoder, alphabet.num_classes)
+    return CTCModel(frontend, encoder, alphabet.num_classes, cfg.model.shortcut.kernel)
 
 
 def build_datamodule(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCDataModule:

@@ -90,11 +90,30 @@ class TrainerConfig:
 
 
 @dataclass
+class ShortcutConfig:
+    """CTC shortcut (Retsinas et al. 2022, "Best practices for a handwritten text recognition
+    system"): a second CTC head, one convolution over the front end's frames, trained beside the
+    main head with its loss scaled by ``weight``. It hands the convolutions a gradient that
+    bypasses the encoder, so they learn from the first updates on; inference and export ignore it.
+    """
+
+    kernel: int = 0  # frames (odd); 0: no shortcut
+    weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.kernel < 0 or (self.kernel and self.kernel % 2 == 0):
+            raise ConfigError(None, f"model.shortcut.kernel must be 0 or odd, got {self.kernel}")
+        if self.weight < 0:
+            raise ConfigError(None, f"model.shortcut.weight must be >= 0, got {self.weight}")
+
+
+@dataclass
 class ModelConfig:
     # ``kind`` plus that front end's options; empty means the domain's default front end.
     frontend: dict[str, Any] = field(default_factory=dict)
     # ``kind`` plus that encoder's options (see builders.ENCODERS).
     encoder: dict[str, Any] = field(default_factory=lambda: {"kind": "tdsconv"})
+    shortcut: ShortcutConfig = field(default_factory=ShortcutConfig)
 
 
 @dataclass

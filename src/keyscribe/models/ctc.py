@@ -20,20 +20,45 @@ class InputTooShortError(ValueError):
 
 class CTCModel(nn.Module):
     """inputs ``(batch, time, ...)``, lengths ``(batch,)`` ->
-    log-probs ``(batch, time', classes)``, emission lengths ``(batch,)``."""
+    log-probs ``(batch, time', classes)``, emission lengths ``(batch,)``.
 
-    def __init__(self, frontend: nn.Module, encoder: nn.Module, num_classes: int) -> None:
+    ``shortcut_kernel`` > 0 adds a second head, one convolution over the front end's frames
+    (a "CTC shortcut", ``config.ShortcutConfig``), which only :meth:`emissions` runs: training
+    uses it, inference and export never see it.
+    """
+
+    def __init__(
+        self, frontend: nn.Module, encoder: nn.Module, num_classes: int, shortcut_kernel: int = 0
+    ) -> None:
         super().__init__()
         self.frontend = frontend
         self.encoder = encoder
         self.head = nn.Linear(encoder.out_features, num_classes)
+        self.shortcut: nn.Conv1d | None = None
+        if shortcut_kernel > 0:
+            self.shortcut = nn.Conv1d(
+                frontend.out_features, num_classes, shortcut_kernel, padding=shortcut_kernel // 2
+            )
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        log_probs, lengths, _ = self.emissions(inputs, lengths, shortcut=False)
+        return log_probs, lengths
+
+    def emissions(
+        self, inputs: Tensor, lengths: Tensor, shortcut: bool
+    ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """:meth:`forward`'s log-probs and lengths, plus, when ``shortcut`` is asked for and the
+        model has one, the shortcut head's ``(batch, frontend time, classes)`` log-probs and
+        lengths."""
         x, lengths = self.frontend(inputs, lengths)  # (batch, time, features)
         output_lengths = getattr(self.encoder, "output_lengths", None)
         if output_lengths is not None and not self.training and not torch.jit.is_tracing():
             short = (output_lengths(lengths) <= 0).nonzero().flatten().tolist()
             if short:  # the encoder's convolutions would fail, or CTC would get no frame
                 raise InputTooShortError(short, [int(lengths[i]) for i in short])
-        x, lengths = self.encoder(x, lengths)  # (batch, time', hidden)
-        return self.head(x).log_softmax(dim=-1), lengths
+        side = None
+        if shortcut and self.shortcut is not None:
+            side_logits = self.shortcut(x.transpose(1, 2)).transpose(1, 2)  # (batch, time, classes)
+            side = (side_logits.log_softmax(dim=-1), lengths)
+        y, out_lengths = self.encoder(x, lengths)  # (batch, time', hidden)
+        return self.head(y).log_softmax(dim=-1), out_lengths, side

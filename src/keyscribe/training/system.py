@@ -25,7 +25,8 @@ PHASES = ("train", "val", "test")
 class CTCSystem(L.LightningModule):
     """CTC loss (time-first at the loss call only), Adam, a schedule, and greedy CER per phase.
 
-    ``clock`` says how far the schedule has run (``training/schedule_clock.py``).
+    ``clock`` says how far the schedule has run (``training/schedule_clock.py``). A model with a
+    CTC shortcut head adds that head's CTC loss x ``shortcut_weight`` to the training loss.
     ``checkpoint_meta`` (resolved config, alphabet, domain) is stored in every checkpoint so that
     ``keyscribe.load_model`` can rebuild the model from the file alone.
     """
@@ -37,21 +38,22 @@ class CTCSystem(L.LightningModule):
         optim: OptimConfig,
         clock: ScheduleClock,
         checkpoint_meta: dict[str, Any] | None = None,
+        shortcut_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
         self.alphabet = alphabet
         self.optim = optim
         self.clock = clock
+        self.shortcut_weight = shortcut_weight
         self.checkpoint_meta = checkpoint_meta or {}
         self.cer = torch.nn.ModuleDict({f"{p}_cer": ErrorRate() for p in PHASES})
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         return self.model(inputs, lengths)
 
-    def _step(self, batch: Batch, phase: str) -> Tensor:
-        log_probs, lengths = self.model(batch.inputs, batch.input_lengths)  # (B, T, C), (B,)
-        loss = F.ctc_loss(
+    def _ctc_loss(self, log_probs: Tensor, lengths: Tensor, batch: Batch) -> Tensor:
+        return F.ctc_loss(
             log_probs.transpose(0, 1),  # (T, B, C)
             batch.targets,
             lengths,
@@ -59,6 +61,17 @@ class CTCSystem(L.LightningModule):
             blank=self.alphabet.blank,
             zero_infinity=True,
         )
+
+    def _step(self, batch: Batch, phase: str) -> Tensor:
+        with_shortcut = phase == "train" and self.shortcut_weight > 0
+        log_probs, lengths, side = self.model.emissions(
+            batch.inputs, batch.input_lengths, shortcut=with_shortcut
+        )  # (B, T, C), (B,), the shortcut head's (B, T', C), (B,) or None
+        loss = self._ctc_loss(log_probs, lengths, batch)
+        if side is not None:
+            side_loss = self._ctc_loss(*side, batch)
+            self.log("train/shortcut_loss", side_loss, batch_size=len(batch), on_step=True)
+            loss = loss + self.shortcut_weight * side_loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite {phase} loss on items {batch.ids[:8]}")
         hyps = decode_greedy(log_probs.detach(), lengths, self.alphabet.blank)
