@@ -385,6 +385,8 @@ def model_info(cfg: ExperimentConfig) -> dict[str, Any]:
         "parameters_frontend": count_parameters(model.frontend),
         "parameters_encoder": count_parameters(model.encoder),
         "parameters_head": count_parameters(model.head),
+        # the CTC shortcut head trains beside the model; inference and export leave it out
+        "parameters_shortcut": count_parameters(model.shortcut) if model.shortcut else 0,
         **macs,
         "classes": alphabet.num_classes,
     }

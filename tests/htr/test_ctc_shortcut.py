@@ -11,7 +11,7 @@ import torch
 from keyscribe import api
 from keyscribe.alphabet import Alphabet
 from keyscribe.config import OptimConfig, ShortcutConfig
-from keyscribe.data.batch import Sample, collate
+from keyscribe.data.batch import Batch, Sample, collate
 from keyscribe.errors import ConfigError
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import RecurrentEncoder
@@ -37,7 +37,7 @@ def _model(kernel: int) -> CTCModel:
     return CTCModel(_Frames(), RecurrentEncoder(6, "lstm", 5, 1), num_classes=4, shortcut_kernel=kernel)
 
 
-def _batch() -> object:
+def _batch() -> Batch:
     torch.manual_seed(1)
     samples = [
         Sample(torch.randn(9, 6), torch.tensor([1, 2, 3]), "a", text="abc"),
@@ -75,9 +75,11 @@ def test_training_adds_the_weighted_shortcut_loss_and_validation_does_not() -> N
     system = CTCSystem(
         _model(kernel=3), alphabet, OptimConfig(), ScheduleClock(max_epochs=1), shortcut_weight=0.5
     )
-    main, lengths, (side, side_lengths) = system.model.emissions(
+    main, lengths, shortcut = system.model.emissions(
         batch.inputs, batch.input_lengths, shortcut=True
     )
+    assert shortcut is not None
+    side, side_lengths = shortcut
     expected = system._ctc_loss(main, lengths, batch) + 0.5 * system._ctc_loss(
         side, side_lengths, batch
     )
@@ -109,6 +111,10 @@ def test_a_run_with_a_shortcut_saves_a_model_that_loads_and_transcribes(
             "trainer": {"max_epochs": 1, "early_stopping_patience": 0, "progress_bar": False},
         }
     )
+    info = api.model_info(cfg)
+    parts = ("frontend", "encoder", "head", "shortcut")
+    assert info["parameters_shortcut"] > 0
+    assert info["parameters"] == sum(info[f"parameters_{part}"] for part in parts)
     results = api.train(cfg)
     assert results["steps"] == 2
     recognizer = api.load_model(results["best_checkpoint"])
