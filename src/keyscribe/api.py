@@ -448,7 +448,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
         cfg.optim,
         ScheduleClock.from_config(cfg.trainer),
         checkpoint_meta={"config": to_plain(cfg), "domain": cfg.domain, "format": 1},
-        shortcut_weight=cfg.model.shortcut.weight if cfg.model.shortcut.kernel else 0.0,
+        shortcut_weight=cfg.model.shortcut.weight,  # unused when the model has no shortcut
     )
     trainer = build_trainer(cfg.trainer, run_dir, [EpochSeeds(cfg.seed)])
     last = run_dir / "last.ckpt"

@@ -63,9 +63,8 @@ class CTCSystem(L.LightningModule):
         )
 
     def _step(self, batch: Batch, phase: str) -> Tensor:
-        with_shortcut = phase == "train" and self.shortcut_weight > 0
         log_probs, lengths, side = self.model.emissions(
-            batch.inputs, batch.input_lengths, shortcut=with_shortcut
+            batch.inputs, batch.input_lengths, shortcut=phase == "train" and self.shortcut_weight > 0
         )  # (B, T, C), (B,), the shortcut head's (B, T', C), (B,) or None
         loss = self._ctc_loss(log_probs, lengths, batch)
         if side is not None:
