@@ -1,0 +1,244 @@
+"""Commands that run a trained model: ``evaluate``, ``transcribe``, ``export``, ``stream``,
+``tune-decoder``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyscribe.cli.app import app, print_json
+from keyscribe.decoding import cli as dec
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    per_item: Annotated[bool, typer.Option("--per-item", help="Include each item's text.")] = False,
+    decoder: dec.DecoderOption = "greedy",
+    lm: dec.LMOption = "auto",
+    beam_size: dec.BeamSizeOption = None,
+    top_k: dec.TopKOption = None,
+    lm_weight: dec.LMWeightOption = None,
+    insertion_bonus: dec.BonusOption = None,
+    backend: dec.BackendOption = None,
+) -> None:
+    """Character and word error rates of a checkpoint on data."""
+    from keyscribe import api
+
+    beam = dec.beamoverrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
+    scores = api.evaluate(checkpoint, data, decoder, lm, beam)
+    if not per_item:
+        scores.pop("results")
+    if as_json:
+        print_json(scores)
+        return
+    typer.echo(
+        f"{scores['items']} items  CER {scores['cer']:.2f} % (ins {scores['cer_insertions']}, "
+        f"del {scores['cer_deletions']}, sub {scores['cer_substitutions']} / {scores['cer_reference_length']})"
+        f"  WER {scores['wer']:.2f} %  ({scores['decoder']} decoding {scores['decode_seconds']:.1f} s)"
+    )
+
+
+@app.command()
+def transcribe(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object per input item).")
+    ] = False,
+    decoder: dec.DecoderOption = "greedy",
+    lm: dec.LMOption = "auto",
+    beam_size: dec.BeamSizeOption = None,
+    top_k: dec.TopKOption = None,
+    lm_weight: dec.LMWeightOption = None,
+    insertion_bonus: dec.BonusOption = None,
+    nbest: dec.NBestOption = None,
+    backend: dec.BackendOption = None,
+    xml_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--xml-out",
+            help="HTR: folder for the PAGE/ALTO copies holding the text (default: beside each input).",
+        ),
+    ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option("--runtime", help="Run the network with 'torch' or 'onnx' (ONNX Runtime)."),
+    ] = "torch",
+    onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="With --runtime onnx: the exported model (default: CHECKPOINT with .onnx).",
+        ),
+    ] = None,
+) -> None:
+    """Decode inputs to text; prints the reference beside it when the input carries one.
+    With --json: per-character and per-word confidences (and n-best lists). HTR inputs are line
+    images or PAGE/ALTO pages; a page's recognised text goes into a copy, <name>.keyscribe.xml."""
+    from keyscribe import api
+
+    beam = dec.beamoverrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
+    recognizer = (
+        api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
+    )
+    results = []
+    for path in inputs:
+        found = recognizer.transcribe(path)
+        results += found
+        if recognizer.domain == "htr" and path.suffix.lower() == ".xml":
+            from keyscribe.htr.pages import write_transcription
+
+            typer.echo(f"wrote {write_transcription(path, found, xml_out)}", err=True)
+    if as_json:
+        print_json(results[0] if len(results) == 1 else results)
+        return
+    for r in results:
+        typer.echo(f"== {r['id']}")
+        if "typed_text" in r:
+            typer.echo(f"reference keys: {r['reference_text']!r}")
+            typer.echo(f"decoded keys:   {r['text']!r}")
+            typer.echo(f"reference text: {r['reference_typed_text']!r}")
+            typer.echo(f"decoded text:   {r['typed_text']!r}")
+        else:
+            if r["reference_text"]:
+                typer.echo(f"reference: {r['reference_text']}")
+            typer.echo(f"decoded:   {r['text']}")
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")],
+    format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Max abs log-prob difference allowed.")
+    ] = 1e-3,
+) -> None:
+    """Export the network (inputs -> log-probs, lengths) with dynamic batch and time/width axes,
+    after checking ONNX Runtime against torch on two batches of different lengths."""
+    from keyscribe import api
+
+    result = api.export(checkpoint, out, format, tolerance)
+    shapes = ", ".join("x".join(map(str, s)) for s in result["parity_shapes"])
+    typer.echo(
+        f"wrote {result['out']}; ONNX Runtime vs torch max abs diff {result['max_abs_diff']:.3g} on inputs {shapes}"
+    )
+
+
+@app.command()
+def stream(
+    checkpoint: Annotated[Path, typer.Argument(help="An sEMG .ckpt from keyscribe or emg2qwerty.")],
+    session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session to replay.")],
+    chunk_ms: Annotated[
+        float, typer.Option("--chunk-ms", help="Chunk length a live source would send.")
+    ] = 40.0,
+    lookahead_ms: Annotated[
+        float,
+        typer.Option(
+            "--lookahead-ms",
+            help="Models that see the future (bidirectional): future signal per emission.",
+        ),
+    ] = 200.0,
+    context_ms: Annotated[
+        float, typer.Option("--context-ms", help="Such models: past signal re-read per window.")
+    ] = 1000.0,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime/--no-realtime",
+            help="Pace chunks as recorded (default: as fast as possible).",
+        ),
+    ] = False,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", min=1, help="Compute threads (chunks are small: more rarely pay)."
+        ),
+    ] = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object at the end.")
+    ] = False,
+) -> None:
+    """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
+    causal models, a sliding window for bidirectional ones) and print text as it comes, then
+    per-chunk compute time, latency and CER vs the reference and vs offline decoding."""
+    import torch
+
+    from keyscribe import api
+    from keyscribe.emg.streaming import StreamingOptions
+
+    def show(text: str) -> None:
+        typer.echo(text, nl=False)
+
+    torch.set_num_threads(threads)  # 2 threads on 2 busy cores made 40 ms chunks ~100x slower
+    results = api.stream(
+        checkpoint,
+        session,
+        chunk_ms,
+        StreamingOptions(lookahead_ms, context_ms),
+        realtime,
+        None if as_json else show,
+    )
+    if as_json:
+        print_json(results)
+        return
+    typer.echo(
+        f"\n{results['chunks']} chunks of {results['chunk_ms']:g} ms: compute mean {results['mean_chunk_ms']:.2f} ms, "
+        f"p95 {results['p95_chunk_ms']:.2f} ms ({results['threads']} threads); algorithmic latency "
+        f"{results['algorithmic_latency_ms']:g} ms ({'exact' if results['exact'] else 'windowed, approximate'})"
+    )
+    typer.echo(
+        f"CER {results['cer']:.2f} % (offline {results['offline_cer']:.2f} %, vs offline {results['cer_vs_offline']:.2f} %); "
+        f"equal to offline: {results['equal_to_offline']}"
+    )
+
+
+@app.command("tune-decoder")
+def tune_decoder(
+    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    data: Annotated[Path, typer.Argument(help="Data root whose validation split to tune on.")],
+    lm: dec.LMOption = "auto",
+    lm_weights: Annotated[str, typer.Option(help="Comma-separated LM weights.")] = "0.5,1,2,3",
+    bonuses: Annotated[str, typer.Option(help="Comma-separated insertion bonuses.")] = "0,1,2,3",
+    beam_size: dec.BeamSizeOption = None,
+    backend: dec.BackendOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the results as JSON.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Grid-search beam search's LM weight and insertion bonus on the validation split."""
+    from keyscribe import api
+
+    try:
+        weights = [float(w) for w in lm_weights.split(",")]
+        bonus_values = [float(b) for b in bonuses.split(",")]
+    except ValueError:
+        raise typer.BadParameter("--lm-weights and --bonuses are comma-separated numbers") from None
+    beam = dec.beamoverrides(beam_size, backend=backend)
+    results = api.tune_decoder(checkpoint, data, lm, weights, bonus_values, beam or None)
+    if out is not None:
+        from keyscribe.training.checkpoint_io import atomic_write_text
+
+        atomic_write_text(out, json.dumps(results, indent=2) + "\n")
+    if as_json:
+        print_json(results)
+        return
+    typer.echo(f"{results['items']} validation items, greedy CER {results['greedy_cer']:.2f} %")
+    for g in results["grid"]:
+        typer.echo(
+            f"lm_weight {g['lm_weight']:<5} insertion_bonus {g['insertion_bonus']:<5} CER {g['cer']:.2f} %"
+        )
+    best = results["best"]
+    typer.echo(
+        f"best: --lm-weight {best['lm_weight']} --insertion-bonus {best['insertion_bonus']} "
+        f"(CER {best['cer']:.2f} %)"
+    )

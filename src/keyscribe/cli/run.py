@@ -1,0 +1,129 @@
+"""Commands that train: ``train``, ``demo``, ``sweep``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyscribe.cli.app import SetOption, app, overrides, print_json
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data root (overrides data.root).")
+    ] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Override trainer.max_epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Override trainer.max_steps.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget in minutes.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from <out>/last.ckpt.")
+    ] = False,
+    sets: SetOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Train a model; writes <out>/best.ckpt, last.ckpt, config.yaml, logs/ and results.json."""
+    from keyscribe import api
+
+    cfg = api.load_config(config, overrides(sets, out, data, max_epochs, max_steps, max_minutes))
+    results = api.train(cfg, resume=resume)
+    if results.get("global_rank"):  # DDP: rank 0 reports the run
+        return
+    if as_json:
+        print_json(results)
+        return
+    typer.echo(
+        f"run directory: {results['run_dir']}  ({results['epochs']} epochs, {results['train_seconds']} s)"
+    )
+    for split in ("train", "val", "test"):
+        if results.get(f"{split}_cer") is not None:
+            typer.echo(f"{split} CER: {results[f'{split}_cer']:.2f} %")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/quickstart"),
+    data: Annotated[Path, typer.Option("--data", help="Where the synthetic sessions go.")] = Path(
+        "data/quickstart"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="Config (default: the packaged quickstart).")
+    ] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Training budget in minutes.")] = None,
+    sets: SetOption = None,
+) -> None:
+    """The quick start: synthesise sessions, train a small model, report CER, transcribe a session."""
+    from keyscribe import api
+    from keyscribe.emg.dataset import index_sessions
+    from keyscribe.emg.synth import synthesize
+
+    if not (data / "metadata.csv").exists():
+        typer.echo(f"writing synthetic sessions to {data} ...")
+        synthesize(data, users=1, sessions=6, minutes=2.0, seed=0)
+    config = config or Path(__file__).resolve().parents[3] / "configs/emg/quickstart.yaml"
+    cfg = api.load_config(config, overrides(sets, out, data, max_minutes=max_minutes))
+    results = api.train(cfg)
+    typer.echo(
+        f"\nvalidation CER: {results['val_cer']:.2f} %   test CER: {results['test_cer']:.2f} %"
+    )
+    test = next(e.path for e in index_sessions(data) if e.split == "test")
+    r = api.load_model(results["best_checkpoint"]).transcribe(test)[0]
+    typer.echo(f"\nheld-out session {test.name}  (first 300 characters)")
+    typer.echo(f"reference: {r['reference_typed_text'][:300]!r}")
+    typer.echo(f"decoded:   {r['typed_text'][:300]!r}")
+
+
+@app.command()
+def sweep(
+    configs: Annotated[
+        list[Path], typer.Argument(help="Config files, or folders of them (one run each).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Sweep folder: <out>/<config name>/ per run.")
+    ],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data root (overrides data.root).")
+    ] = None,
+    epochs_scale: Annotated[
+        float | None, typer.Option(help="Multiply every run's epochs (and warm-up).")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock budget per run, minutes.")
+    ] = None,
+    sets: SetOption = None,
+    launcher: Annotated[
+        str,
+        typer.Option(
+            help="'sequential' (here, one by one) or 'submitit' (one cluster job per run)."
+        ),
+    ] = "sequential",
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="submitit: 'slurm' or 'local' (default: slurm when found, else local)."),
+    ] = None,
+    slurm_partition: Annotated[
+        str | None, typer.Option(help="submitit on Slurm: the partition.")
+    ] = None,
+    gpus_per_run: Annotated[
+        int, typer.Option(help="submitit: GPUs per run (sets trainer.devices).")
+    ] = 0,
+    cpus_per_run: Annotated[int | None, typer.Option(help="submitit: CPU cores per task.")] = None,
+    timeout_min: Annotated[int, typer.Option(help="submitit: job time limit, minutes.")] = 24 * 60,
+    max_parallel: Annotated[
+        int | None, typer.Option(help="submitit on Slurm: runs at once.")
+    ] = None,
+) -> None:
+    """Train configs one after another (finished runs skipped, killed ones resumed), or as one
+    cluster job each with --launcher submitit, then write <out>/results.csv, results.md and plots/."""
+    from keyscribe.sweep import LauncherOptions, SweepOptions, run_sweep
+
+    options = SweepOptions(overrides(sets, data=data), epochs_scale, max_minutes)
+    where = LauncherOptions(
+        launcher, cluster, slurm_partition, gpus_per_run, cpus_per_run, timeout_min, max_parallel
+    )
+    run_sweep(configs, out, options, log=typer.echo, launcher=where)
+    typer.echo(f"wrote {out / 'results.md'}, {out / 'results.csv'} and {out / 'plots'}/")

@@ -1,0 +1,116 @@
+"""Commands about data, models and speed: ``data inspect|synth``, ``model info``, ``bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyscribe.cli.app import SetOption, app, data_app, model_app, print_json
+
+
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Benchmark name (none: list them).")] = None,
+) -> None:
+    """Run a benchmark: keyscribe bench NAME [ARGS...] (keyscribe bench NAME --help for its options).
+    Each prints a table with the machine and threads; --json [PATH] writes its figures, --quick
+    runs tiny sizes."""
+    from keyscribe.bench import BENCHMARKS, run_benchmark
+
+    if name is None or name not in BENCHMARKS:
+        if name not in (None, "--help", "-h"):
+            typer.echo(f"keyscribe: error: unknown benchmark {name!r}", err=True)
+        for known, what in BENCHMARKS.items():
+            typer.echo(f"{known:18s} {what}")
+        raise typer.Exit(0 if name in (None, "--help", "-h") else 2)
+    run_benchmark(name, list(ctx.args))
+
+
+@data_app.command("inspect")
+def data_inspect(
+    session: Annotated[Path, typer.Argument(help="An emg2qwerty .hdf5 session.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    window_length: Annotated[
+        int | None, typer.Option(help="Also label each window of this many samples.")
+    ] = None,
+    padding: Annotated[
+        str, typer.Option(help="Left,right context samples (do not change labels).")
+    ] = "0,0",
+    stride: Annotated[
+        int | None, typer.Option(help="Window stride (default: window length).")
+    ] = None,
+) -> None:
+    """Samples, duration and labels of a session (whole session and, optionally, per window)."""
+    from keyscribe.emg.inspect import inspect_session
+
+    try:
+        left, right = (int(v) for v in padding.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--padding must look like 1800,200, got {padding!r}") from None
+    info = inspect_session(session, window_length, stride, (left, right))
+    for warning in info["warnings"]:
+        typer.echo(f"keyscribe: warning: {warning}", err=True)
+    if as_json:
+        print_json(info)
+        return
+    for key in (
+        "session_name",
+        "user",
+        "condition",
+        "num_samples",
+        "sample_rate",
+        "channels",
+        "duration_s",
+    ):
+        typer.echo(f"{key}: {info[key]}")
+    typer.echo(f"labels ({len(info['label_ids'])}): {info['label_text']!r}")
+    for i, w in enumerate(info.get("windows", [])):
+        typer.echo(f"window {i}: {len(w)} labels")
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    users: Annotated[int, typer.Option(help="Users (each with its own anatomy and typing).")] = 1,
+    sessions: Annotated[int, typer.Option(help="Sessions per user (>= 3: train, val, test).")] = 4,
+    minutes: Annotated[float, typer.Option(help="Minutes per session.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write synthetic sessions in the emg2qwerty HDF5 schema plus metadata.csv."""
+    from keyscribe.emg.synth import synthesize
+
+    if users < 1 or sessions < 3 or minutes <= 0:
+        raise typer.BadParameter("need --users >= 1, --sessions >= 3 and --minutes > 0")
+    synthesize(out, users, sessions, minutes, seed)
+    typer.echo(f"wrote {users * sessions} sessions and metadata.csv to {out}")
+
+
+@model_app.command("info")
+def model_info(
+    config: Annotated[Path, typer.Argument(help="Experiment config (YAML) or a checkpoint.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    sets: SetOption = None,
+) -> None:
+    """Parameter counts of the model a config (or checkpoint) describes."""
+    from keyscribe import api
+
+    if config.suffix == ".ckpt":
+        cfg = api.load_model(config).config
+    else:
+        cfg = api.load_config(config, sets or [])
+    info = api.model_info(cfg)
+    if as_json:
+        print_json(info)
+        return
+    for key, value in info.items():
+        typer.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
