@@ -1,5 +1,6 @@
 """Every benchmark in quick mode (tiny sizes): it runs, prints its table and writes figures as
-JSON. No timing is asserted: benchmarks measure, tests do not."""
+JSON with the expected keys and shapes. No timing is asserted, not even that it is positive:
+benchmarks measure, tests do not, and a fast idle machine must pass as a slow busy one does."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from keyscribe.bench import BENCHMARKS, run_benchmark
 EXTRA = {"train_throughput": ["--steps", "1", "--encoders", "tdsconv,gru"]}
 
 
-def _positive(value: float) -> bool:
-    return value > 0 and value == value  # not NaN
+def _figure(value: object) -> bool:
+    """A timing or ratio as the JSON carries it: a number, or None where it had no meaning."""
+    return value is None or isinstance(value, int | float)
 
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))
@@ -37,25 +39,27 @@ def test_quick_run_produces_figures(
             "tdsconv (reference 2-D)",
             "gru",
         ]
-        assert all(_positive(r["frames_per_s"]) for r in figures["rows"])
-        assert figures["tdsconv_vs_reference"]["max_abs_diff"] < 1e-4
+        assert all(_figure(r["step_s"]) and _figure(r["frames_per_s"]) for r in figures["rows"])
+        comparison = figures["tdsconv_vs_reference"]
+        assert comparison["max_abs_diff"] < 1e-4  # numerics, not speed
+        assert all(_figure(comparison[k]) for k in ("whole_model_speedup", "encoder_speedup"))
     elif name == "deformable":
         assert {r["net"] for r in figures["layers"]} == {"crnn", "lstm"}
-        assert all(_positive(t["layer_fb"]) for t in figures["totals"].values())
+        assert len(figures["layers"]) == 7 + 5
+        for t in figures["totals"].values():
+            assert all(_figure(t[k]) for k in ("conv_fb", "layer_fb", "layer_fb_x_conv"))
     elif name == "decode":
         assert [r["decoder"] for r in figures["results"]][0] == "greedy"
-        assert all(_positive(r["real_time_factor"]) for r in figures["results"])
+        assert all(_figure(r["real_time_factor"]) for r in figures["results"])
     elif name == "transcribe":
         assert [r["decoder"] for r in figures["rows"]] == ["greedy", "beam"]
-        assert all(_positive(r["rtf"]) and r["signal_s"] == 6 for r in figures["rows"])
+        assert all(_figure(r["x_real_time_cpu"]) and r["signal_s"] == 6 for r in figures["rows"])
     elif name == "memory":
         assert figures["transcribe_peak_rss_mb"] >= figures["baseline_peak_rss_mb"] > 0
     elif name == "rnn_paths":
-        assert all(r["max_abs_diff"] < 1e-5 and _positive(r["speedup"]) for r in figures["rows"])
+        assert all(r["max_abs_diff"] < 1e-5 and _figure(r["speedup"]) for r in figures["rows"])
     elif name == "htr_throughput":
-        assert _positive(figures["train_lines_per_s"]) and _positive(
-            figures["transcribe_lines_per_s"]
-        )
+        assert _figure(figures["train_lines_per_s"]) and _figure(figures["transcribe_lines_per_s"])
 
 
 def test_bare_json_prints_only_json(capsys: pytest.CaptureFixture[str]) -> None:

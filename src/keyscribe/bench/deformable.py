@@ -9,6 +9,9 @@ layer it times, interleaved and median of --reps, forward alone (no grad) and fo
 - ``op``: deform_conv2d given offsets (the sampling + matmul alone), for each --methods;
 - ``layer``: the DeformConv2d module (its offset conv + op), what the networks pay.
 
+Each timing repeats its call until the clock has advanced by at least 10 ms (a tiny case can
+take less than a clock tick); a ratio whose convolution time is not positive prints as ``-``.
+
 Prints a table of milliseconds and ratios to conv, the per-network totals, and the machine (CPU
 model, threads, torch, commit, load average: other processes skew the figures).
 
@@ -24,13 +27,21 @@ import argparse
 import functools
 import os
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from keyscribe.bench.harness import add_common_args, emit, machine_info, machine_line, set_threads
+from keyscribe.bench.harness import (
+    add_common_args,
+    emit,
+    machine_info,
+    machine_line,
+    measure,
+    ratio,
+    set_threads,
+    show_ratio,
+)
 from keyscribe.models.deformable import DeformConv2d, deform_conv2d
 
 
@@ -73,16 +84,9 @@ def layer_shapes(net: str, width: int, batch: int | None = None) -> list[dict[st
     return rows
 
 
-CLOCK: Callable[[], float] = time.perf_counter
-
-
-def _median_ms(fn: Callable[[], Any], times: list[float]) -> None:
-    start = CLOCK()
-    fn()
-    times.append((CLOCK() - start) * 1000)
-
-
-def bench_layer(spec: dict[str, Any], methods: list[str], reps: int) -> dict[str, Any]:
+def bench_layer(spec: dict[str, Any], methods: list[str], reps: int, clock: str) -> dict[str, Any]:
+    """Milliseconds per call of each case (median of ``reps`` rounds after a warm-up round),
+    forward alone and forward + backward."""
     torch.manual_seed(0)
     b, cin, cout, k, p = spec["batch"], spec["cin"], spec["cout"], spec["kernel"], spec["padding"]
     x = torch.randn(b, cin, spec["h"], spec["w"], requires_grad=True)
@@ -94,8 +98,19 @@ def bench_layer(spec: dict[str, Any], methods: list[str], reps: int) -> dict[str
     offset.requires_grad_()
     w, bias = layer.weight, layer.bias
 
+    def forward(f: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad():
+                f()
+
+        return run
+
     def fwd_bwd(f: Callable[[], torch.Tensor]) -> Callable[[], None]:
-        return lambda: f().sum().backward()
+        def run() -> None:
+            f().sum().backward()
+            x.grad = offset.grad = None
+
+        return run
 
     cases: dict[str, Callable[[], torch.Tensor]] = {"conv": lambda: conv(x)}
     for m in methods:
@@ -104,16 +119,23 @@ def bench_layer(spec: dict[str, Any], methods: list[str], reps: int) -> dict[str
     times: dict[str, list[float]] = {f"{n}_{mode}": [] for n in cases for mode in ("fwd", "fb")}
     for rep in range(reps + 1):  # the first round warms up
         for name, f in cases.items():
-            with torch.no_grad():
-                _median_ms(f, times[f"{name}_fwd"])
-            _median_ms(fwd_bwd(f), times[f"{name}_fb"])
-            x.grad = offset.grad = None
-            if rep == 0:
-                times[f"{name}_fwd"].clear()
-                times[f"{name}_fb"].clear()
+            fwd, fb = measure(forward(f)), measure(fwd_bwd(f))
+            if rep:
+                times[f"{name}_fwd"].append(fwd.seconds(clock) * 1000)
+                times[f"{name}_fb"].append(fb.seconds(clock) * 1000)
     out = dict(spec)
-    out.update({key: round(statistics.median(v), 1) for key, v in times.items()})
+    out.update({key: round(statistics.median(v), 3) for key, v in times.items()})
     return out
+
+
+def ratios(row: dict[str, Any], methods: list[str]) -> dict[str, float | None]:
+    """Each deformable case over nn.Conv2d, forward and forward + backward (None where the
+    convolution's time is not positive)."""
+    return {
+        f"{name}_{mode}_x_conv": ratio(row[f"{name}_{mode}"], row[f"conv_{mode}"])
+        for name in [*(f"op_{m}" for m in methods), "layer"]
+        for mode in ("fwd", "fb")
+    }
 
 
 def run(
@@ -124,19 +146,20 @@ def run(
     clock: str = "wall",
     batch: int | None = None,
 ) -> dict[str, Any]:
-    global CLOCK
-    CLOCK = time.perf_counter if clock == "wall" else time.process_time
     info = machine_info()
     shapes = [s for net in nets for s in layer_shapes(net, width, batch)]
-    rows = [bench_layer(s, methods, reps) for s in shapes]
+    rows = [bench_layer(s, methods, reps, clock) for s in shapes]
     totals = {}
     for net in nets:
         sub = [r for r in rows if r["net"] == net]
         totals[net] = {
-            key: round(sum(r[key] for r in sub), 1)
+            key: round(sum(r[key] for r in sub), 3)
             for key in sub[0]
             if key.endswith(("_fwd", "_fb"))
         }
+        totals[net].update(ratios(totals[net], methods))
+    for row in rows:
+        row.update(ratios(row, methods))
     return {
         "machine": info,
         "clock": clock,
@@ -164,15 +187,18 @@ def print_table(result: dict[str, Any]) -> None:
             dict(net=n, layer="total", **t) for n, t in result["totals"].items()
         ]:
             shape = f"{r['batch']},{r['cin']}->{r['cout']},{r['h']}x{r['w']}" if "cin" in r else ""
-            conv = r[f"conv_{mode}"]
-            cells = [r["net"], r["layer"], shape, f"{conv:.0f}"]
-            cells += [f"{r[f'op_{m}_{mode}']:.0f}" for m in methods]
+            cells = [r["net"], r["layer"], shape, _ms(r[f"conv_{mode}"])]
+            cells += [_ms(r[f"op_{m}_{mode}"]) for m in methods]
             cells += [
-                f"{r[f'layer_{mode}']:.0f}",
-                f"{r[f'op_{methods[0]}_{mode}'] / conv:.2f}",
-                f"{r[f'layer_{mode}'] / conv:.2f}",
+                _ms(r[f"layer_{mode}"]),
+                show_ratio(r[f"op_{methods[0]}_{mode}_x_conv"]),
+                show_ratio(r[f"layer_{mode}_x_conv"]),
             ]
             print(" | ".join(cells))
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def get_args(argv: list[str] | None = None) -> argparse.Namespace:

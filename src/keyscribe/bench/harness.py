@@ -9,6 +9,9 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,56 @@ def add_common_args(parser: argparse.ArgumentParser, threads: int | None) -> Non
 def set_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
+
+
+# A timing covers at least this much of each clock: one call of a tiny quick-mode case can take
+# less than a clock tick, and a zero time would make every figure built on it meaningless.
+MIN_TIMED_S = 0.01
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of a measured function, by the wall clock and by this process's CPU time
+    (with one torch thread: what a dedicated core would take), over ``calls`` calls."""
+
+    wall: float
+    cpu: float
+    calls: int
+
+    def seconds(self, clock: str) -> float:
+        """``clock``: "wall" or "cpu"."""
+        return self.wall if clock == "wall" else self.cpu
+
+
+def measure(
+    fn: Callable[[], Any],
+    min_calls: int = 1,
+    min_seconds: float = MIN_TIMED_S,
+    max_calls: int = 100_000,
+) -> Timing:
+    """Call ``fn`` at least ``min_calls`` times and until both clocks have advanced by
+    ``min_seconds`` (at most ``max_calls`` times); the seconds per call."""
+    calls = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    while True:
+        fn()
+        calls += 1
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        if calls >= max_calls or (calls >= min_calls and min(wall, cpu) >= min_seconds):
+            return Timing(wall / calls, cpu / calls, calls)
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator``, or None when the denominator is not a positive time (a
+    figure that cannot be computed is reported as missing, never as a crash)."""
+    if not denominator > 0 or numerator != numerator:
+        return None
+    return numerator / denominator
+
+
+def show_ratio(value: float | None, digits: int = 2) -> str:
+    """A ratio for a table: ``1.53x``, or ``-`` where it could not be computed."""
+    return "-" if value is None else f"{value:.{digits}f}x"
 
 
 def _commit() -> str:
@@ -95,7 +148,9 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table (numbers right-aligned), readable as printed and pasteable into docs."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
+    numeric = [
+        all(isinstance(row[i], int | float | None) for row in rows) for i in range(len(headers))
+    ]
 
     def line(values: list[str]) -> str:
         padded = [
@@ -109,6 +164,8 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
     return str(value)

@@ -22,10 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from keyscribe.bench.harness import (
+    MIN_TIMED_S,
     add_common_args,
     emit,
     machine_info,
     machine_line,
+    measure,
+    ratio,
     repo_config,
     set_threads,
     table,
@@ -54,9 +57,10 @@ def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> di
     dm.datasets = datasets
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     model.train()
-    lines, seconds, cpu_seconds = 0, 0.0, 0.0
+    lines, seconds, cpu_seconds, step = 0, 0.0, 0.0, 0
     loader = iter(dm.train_dataloader())
-    for step in range(warmup + steps):
+    # at least ``steps`` timed steps, and more until both clocks have counted MIN_TIMED_S
+    while step < warmup + steps or min(seconds, cpu_seconds) < MIN_TIMED_S:
         try:
             batch = next(loader)
         except StopIteration:
@@ -79,20 +83,19 @@ def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> di
             seconds += time.perf_counter() - start
             cpu_seconds += time.process_time() - cpu_start
             lines += len(batch)
+        step += 1
     recognizer = api.Recognizer(model.eval(), alphabet, cfg)
     test: Any = datasets.get("test") or datasets["val"]
-    start, cpu_start = time.perf_counter(), time.process_time()
-    recognizer.results(test, batch_size=cfg.data.batch_size)
-    decode_seconds, decode_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    decoding = measure(lambda: recognizer.results(test, batch_size=cfg.data.batch_size))
     return {
         "config": str(config),
         "overrides": overrides,
-        "steps": steps,
+        "steps": step - warmup,
         "machine": machine_info(),
-        "train_lines_per_s": lines / seconds,
-        "train_lines_per_cpu_s": lines / cpu_seconds,
-        "transcribe_lines_per_s": len(test) / decode_seconds,
-        "transcribe_lines_per_cpu_s": len(test) / decode_cpu,
+        "train_lines_per_s": ratio(lines, seconds),
+        "train_lines_per_cpu_s": ratio(lines, cpu_seconds),
+        "transcribe_lines_per_s": ratio(len(test), decoding.wall),
+        "transcribe_lines_per_cpu_s": ratio(len(test), decoding.cpu),
         "parameters": api.count_parameters(model),
     }
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from typing import Any
 
 import torch
@@ -24,6 +23,8 @@ from keyscribe.bench.harness import (
     emit,
     machine_info,
     machine_line,
+    measure,
+    ratio,
     set_threads,
     table,
 )
@@ -31,12 +32,13 @@ from keyscribe.models.encoders import RecurrentEncoder
 
 
 def _ms(path: Any, x: torch.Tensor, lengths: torch.Tensor, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        path(x, lengths).sum().backward()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    """Median wall milliseconds of forward + backward over ``reps`` timings of >= 10 ms each."""
+    times = [measure(lambda: path(x, lengths).sum().backward()).wall for _ in range(reps)]
+    return statistics.median(times) * 1000
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -67,9 +69,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows.append(
             {
                 "frames": frames,
-                "packed_ms": round(packed, 2),
-                "per_layer_ms": round(per_layer, 2),
-                "speedup": round(packed / per_layer, 2),
+                "packed_ms": round(packed, 4),
+                "per_layer_ms": round(per_layer, 4),
+                "speedup": _round(ratio(packed, per_layer)),
                 "max_abs_diff": diff,
             }
         )

@@ -26,7 +26,6 @@ import argparse
 import multiprocessing
 import resource
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -40,8 +39,11 @@ from keyscribe.bench.harness import (
     emit,
     machine_info,
     machine_line,
+    measure,
+    ratio,
     repo_config,
     set_threads,
+    show_ratio,
     table,
 )
 from keyscribe.emg.keys import EMG_ALPHABET
@@ -135,12 +137,10 @@ def _batch(
 
 def _time_steps(step: Any, steps: int) -> float:
     """Seconds per step, as process CPU time: on a shared machine wall time measures the sharing
-    (with one torch thread, CPU time is what a dedicated core would take)."""
+    (with one torch thread, CPU time is what a dedicated core would take). At least ``steps``
+    steps, and more until 10 ms have passed."""
     step()  # warm-up
-    start = time.process_time()
-    for _ in range(steps):
-        step()
-    return (time.process_time() - start) / steps
+    return measure(step, min_calls=steps).cpu
 
 
 def _rss_mb() -> float:
@@ -243,7 +243,7 @@ def run(
             seconds, row["train_peak_rss_mb"] = in_child(lambda step=step: _time_steps(step, steps))
         else:
             seconds = _time_steps(step, steps)
-        row.update(step_s=seconds, frames_per_s=frames_per_step / seconds)
+        row.update(step_s=seconds, frames_per_s=ratio(frames_per_step, seconds))
         rows.append(row)
         print(f"# {kind}: {seconds:.3f} s/step", file=sys.stderr, flush=True)
         if kind == "tdsconv":  # the reference formulation right after, under the same load
@@ -288,7 +288,7 @@ def compare_tdsconv(
         {
             "model": "tdsconv (reference 2-D)",
             "step_s": whole,
-            "frames_per_s": frames_per_step / whole,
+            "frames_per_s": ratio(frames_per_step, whole),
         }
     )
     whole_ours = _time_steps(train_step(ours, batch), steps)
@@ -301,9 +301,9 @@ def compare_tdsconv(
     conv_ref = _time_steps(block_step(reference_encoder.blocks[0], time_first), steps)
     return {
         "max_abs_diff": max_diff,
-        "whole_model_speedup": whole / whole_ours,
-        "encoder_speedup": enc_ref / enc_ours,
-        "conv_block_speedup": conv_ref / conv_ours,
+        "whole_model_speedup": ratio(whole, whole_ours),
+        "encoder_speedup": ratio(enc_ref, enc_ours),
+        "conv_block_speedup": ratio(conv_ref, conv_ours),
         "encoder_step_s": {"ours": enc_ours, "reference": enc_ref},
         "conv_block_step_s": {"ours": conv_ours, "reference": conv_ref},
         "whole_step_s": {"ours": whole_ours, "reference": whole},
@@ -332,8 +332,9 @@ def print_table(result: dict[str, Any]) -> None:
     if c:
         print(
             f"TDSConv ours vs reference 2-D: outputs max abs diff {c['max_abs_diff']:.2g}; speedup "
-            f"whole model {c['whole_model_speedup']:.2f}x, encoder alone {c['encoder_speedup']:.2f}x, "
-            f"first conv block alone {c['conv_block_speedup']:.2f}x (target >= 1.5x)"
+            f"whole model {show_ratio(c['whole_model_speedup'])}, encoder alone "
+            f"{show_ratio(c['encoder_speedup'])}, first conv block alone "
+            f"{show_ratio(c['conv_block_speedup'])} (target >= 1.5x)"
         )
 
 

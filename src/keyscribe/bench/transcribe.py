@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ from keyscribe.bench.harness import (
     emit,
     machine_info,
     machine_line,
+    measure,
+    ratio,
     repo_config,
     set_threads,
     table,
@@ -79,10 +80,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"--decoders: unknown decoder {decoder!r} (choose from {', '.join(DECODERS)})"
                 )
             _use(recognizer, decoder, args)
-            recognizer.transcribe(session)  # warm-up: loads the LM, first-call allocations
-            start, cpu_start = time.perf_counter(), time.process_time()
-            results = recognizer.transcribe(session)
-            total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            results = recognizer.transcribe(session)  # warm-up: loads the LM, allocations
+            timing = measure(lambda: recognizer.transcribe(session))
+            total, cpu = timing.wall, timing.cpu
             signal = _session_seconds(session)
             network = sum(r["seconds"] for r in results)
             decode = sum(r["decode_seconds"] for r in results)
@@ -94,10 +94,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "decode_s": round(decode, 3),
                     "total_s": round(total, 3),
                     "rtf": round(total / signal, 5),
-                    "x_real_time": round(signal / total, 1),
+                    "x_real_time": _rounded(ratio(signal, total)),
                     # with one thread, process time is what a dedicated core would take
                     "cpu_s": round(cpu, 3),
-                    "x_real_time_cpu": round(signal / cpu, 1),
+                    "x_real_time_cpu": _rounded(ratio(signal, cpu)),
                 }
             )
     model = (
@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": params,
         "rows": rows,
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _session_seconds(path: Path) -> float:
