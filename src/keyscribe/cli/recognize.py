@@ -30,7 +30,7 @@ def evaluate(
     """Character and word error rates of a checkpoint on data."""
     from keyscribe import api
 
-    beam = dec.beamoverrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
+    beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
     scores = api.evaluate(checkpoint, data, decoder, lm, beam)
     if not per_item:
         scores.pop("results")
@@ -85,7 +85,7 @@ def transcribe(
     images or PAGE/ALTO pages; a page's recognised text goes into a copy, <name>.keyscribe.xml."""
     from keyscribe import api
 
-    beam = dec.beamoverrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
+    beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
     recognizer = (
         api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
     )
@@ -223,7 +223,7 @@ def tune_decoder(
         bonus_values = [float(b) for b in bonuses.split(",")]
     except ValueError:
         raise typer.BadParameter("--lm-weights and --bonuses are comma-separated numbers") from None
-    beam = dec.beamoverrides(beam_size, backend=backend)
+    beam = dec.beam_overrides(beam_size, backend=backend)
     results = api.tune_decoder(checkpoint, data, lm, weights, bonus_values, beam or None)
     if out is not None:
         from keyscribe.training.checkpoint_io import atomic_write_text
