@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -525,7 +526,8 @@ def evaluate(
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
     ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``)."""
     data = Path(data)
-    if not data.exists():  # before loading the model and LM: a wrong path should fail fast
+    # before loading the model and LM: a wrong path should fail fast (a glob is read later)
+    if not data.exists() and not glob.has_magic(str(data)):
         raise DataError(data, "not found")
     recognizer = load_model(checkpoint).use_decoder(decoder, lm, beam_options)
     spec = builders.domain_spec(recognizer.domain)

@@ -11,9 +11,10 @@ from keyscribe.htr.transforms import NORMALIZATIONS, AugmentConfig
 
 @dataclass
 class HtrDataConfig:
-    # A set folder with train/ val/ test/ line folders (the layout of data/htr/<set>); train, val
-    # and test override one split each with any line source: a lines folder, a PAGE/ALTO .xml,
-    # a .tsv (image, text) or an IAM lines.txt.
+    # A set folder with train/ val/ test/ (folders of lines, as in data/htr/<set>, or of PAGE/ALTO
+    # pages; or train.txt/.lst manifests of page paths); train, val and test override one split
+    # each with any line source: a lines folder, a PAGE/ALTO .xml, a folder, glob or manifest of
+    # them, a .tsv (image, text) or an IAM lines.txt.
     root: str = ""
     train: str = ""
     val: str = ""

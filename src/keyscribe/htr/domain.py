@@ -17,7 +17,9 @@ from keyscribe.errors import ConfigError, DataError
 from keyscribe.htr.config import HtrDataConfig, HtrExperimentConfig
 from keyscribe.htr.dataset import LineDataset, apply_char_map, subset_records
 from keyscribe.htr.frontend import LineConvFrontend, crnn_layers, puigcerver_layers
-from keyscribe.htr.lines import IMAGE_SUFFIXES, LineRecord, read_lines, texts
+from keyscribe.htr.images import IMAGE_SUFFIXES
+from keyscribe.htr.lines import LineRecord, read_lines, texts
+from keyscribe.htr.pagesets import is_manifest
 
 SPLITS = ("train", "val", "test")
 
@@ -76,13 +78,16 @@ def build_frontend(cfg: HtrExperimentConfig) -> LineConvFrontend:
 
 
 def split_source(data: HtrDataConfig, split: str) -> Path | None:
-    """Where a split's lines come from: ``data.<split>``, else ``data.root/<split>``."""
+    """Where a split's lines come from: ``data.<split>``, else ``data.root/<split>`` (a folder
+    of lines or of PAGE/ALTO pages), else a page manifest ``data.root/<split>.txt`` or ``.lst``."""
     explicit = getattr(data, split)
     if explicit:
         return Path(explicit)
     if data.root:
-        candidate = Path(data.root) / split
-        return candidate if candidate.exists() else None
+        root = Path(data.root)
+        for candidate in (root / split, root / f"{split}.txt", root / f"{split}.lst"):
+            if candidate.is_dir() or (candidate.is_file() and is_manifest(candidate)):
+                return candidate
     return None
 
 

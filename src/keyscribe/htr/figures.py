@@ -66,7 +66,7 @@ def show_offsets(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keyscribe.htr.lines import open_image
+    from keyscribe.htr.images import open_image
 
     layers = deformable_layers(recognizer.model)
     if not layers:

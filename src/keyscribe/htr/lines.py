@@ -8,8 +8,10 @@ region of a page image (PAGE XML, ALTO). Nothing is decoded here except text; im
 Supported inputs (``read_lines(path)`` picks by what ``path`` is):
 
 - a folder of line images with sibling ``<stem>.gt.txt`` (``.jpg .jpeg .png .tif .tiff .bmp .webp``);
-- a PAGE XML (2013 or 2019 schema) or ALTO XML page: each ``TextLine`` cropped from its polygon
-  (or box), see :mod:`keyscribe.htr.pagexml` and :mod:`keyscribe.htr.alto`;
+- a PAGE XML (2013 or 2019 schema) or ALTO (v2-v4) page: each ``TextLine`` cropped from its
+  polygon (or box), see :mod:`keyscribe.htr.pages`;
+- many such pages: a folder of them (at any depth, images beside), a glob (``'pages/*.xml'``) or a
+  manifest listing XML paths, see :mod:`keyscribe.htr.pagesets`;
 - an IAM ``lines.txt`` (``id ok|err threshold n x y w h tags text|with|bars``) with the image tree
   ``lines/a01/a01-000u/a01-000u-00.png`` beside it (or in ``lines/``);
 - a ``.tsv`` of ``image<TAB>text`` rows (paths relative to the TSV; a header ``image text`` is
@@ -20,20 +22,18 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from keyscribe.errors import DataError
+from keyscribe.htr.images import IMAGE_SUFFIXES, crop_polygon, open_image
+from keyscribe.htr.pages import read_page
+from keyscribe.htr.pagesets import is_mets, is_page_set, page_files
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-CROP_MARGIN_PX = 4  # margin around a line polygon's box, as the shared sets were cut
-MIN_LINE_PX = 2  # a crop thinner than this (after clipping to the page) is not a line
 
 
 @dataclass(frozen=True)
@@ -98,77 +98,6 @@ def read_text_file(path: Path) -> str:
     if not text.strip():
         raise DataError(path, "transcription is empty")
     return text
-
-
-def open_image(path: Path) -> Image.Image:
-    """Decoded, EXIF-oriented 8-bit image (see :func:`to_8bit`); a missing, corrupt, empty or
-    decompression-bomb-sized file raises DataError."""
-    if not path.is_file():
-        raise DataError(path, "image file missing")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            image = ImageOps.exif_transpose(im)
-    except Image.DecompressionBombError:
-        raise DataError(path, "image too large (over Pillow's decompression-bomb limit)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(path, f"unreadable image ({exc.__class__.__name__})") from None
-    if image.width < 1 or image.height < 1:
-        raise DataError(path, "empty image")
-    return to_8bit(image)
-
-
-def to_8bit(image: Image.Image) -> Image.Image:
-    """An image whose ``convert("L")`` means what it shows: 16/32-bit integer images scaled to
-    8 bits (Pillow clips them, so a 16-bit scan would turn white), float images in [0, 1] scaled
-    by 255, transparent pixels composited over white paper (not black)."""
-    if image.mode.startswith("I") or image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        top = values.max(initial=0.0)
-        if image.mode == "F" and top <= 1.0:
-            values = values * 255.0
-        elif top > 255.0:
-            values = values / (257.0 if top <= 65535.0 else top / 255.0)
-        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(paper, rgba).convert("RGB")
-    return image
-
-
-def crop_polygon(
-    page: Image.Image, polygon: Sequence[tuple[float, float]], where: str
-) -> Image.Image:
-    """Grayscale crop of a line: the polygon's box plus a margin, clipped to the page; pixels
-    outside the polygon (dilated by the margin) take the line's median paper tone so that the ink
-    of neighbouring lines does not leak in (how the shared line sets were made).
-    """
-    gray = page.convert("L")
-    xs = [p[0] for p in polygon]
-    ys = [p[1] for p in polygon]
-    left = max(0, int(min(xs)) - CROP_MARGIN_PX)
-    top = max(0, int(min(ys)) - CROP_MARGIN_PX)
-    right = min(gray.width, int(max(xs)) + 1 + CROP_MARGIN_PX)
-    bottom = min(gray.height, int(max(ys)) + 1 + CROP_MARGIN_PX)
-    if right - left < MIN_LINE_PX or bottom - top < MIN_LINE_PX:
-        raise DataError(
-            where,
-            f"line box ({int(min(xs))},{int(min(ys))})-({int(max(xs))},{int(max(ys))}) is outside the "
-            f"{gray.width}x{gray.height} page",
-        )
-    crop = gray.crop((left, top, right, bottom))
-    if len(polygon) >= 3:
-        mask = Image.new("L", crop.size, 0)
-        shifted = [(x - left, y - top) for x, y in polygon]
-        draw = ImageDraw.Draw(mask)
-        draw.polygon(shifted, fill=255, outline=255)
-        draw.line([*shifted, shifted[0]], fill=255, width=2 * CROP_MARGIN_PX + 1)
-        inside = np.asarray(crop)[np.asarray(mask) > 0]
-        if inside.size:
-            paper = int(np.median(inside))
-            crop = Image.composite(crop, Image.new("L", crop.size, paper), mask)
-    return crop
 
 
 def load_line_image(
@@ -283,10 +212,11 @@ def tsv_lines(tsv: Path, report: SkipCounter) -> list[LineRecord]:
 
 
 def page_lines(xml: Path, report: SkipCounter, need_text: bool = True) -> list[LineRecord]:
-    """Lines of a PAGE or ALTO file (by its root element)."""
-    from keyscribe.htr.pages import read_page
-
+    """Lines of a PAGE or ALTO file (by its root element); lines without coordinates (and,
+    with ``need_text``, without text) go to ``report``."""
     page = read_page(xml)
+    for problem in page.problems:
+        report(problem)
     records = []
     for line in page.lines:
         if need_text and not (line.text or "").strip():
@@ -294,6 +224,42 @@ def page_lines(xml: Path, report: SkipCounter, need_text: bool = True) -> list[L
             continue
         records.append(LineRecord(line.id, page.image, line.text, tuple(line.polygon), source=xml))
     return records
+
+
+def page_set_lines(
+    source: str | Path, report: SkipCounter, need_text: bool = True
+) -> list[LineRecord]:
+    """Lines of many pages (folder, glob or manifest, see :mod:`keyscribe.htr.pagesets`); a page
+    that cannot be read at all is one problem for ``report``, not the end of the run."""
+    records = []
+    for xml in page_files(source):
+        if xml.is_file() and is_mets(xml):
+            continue
+        try:
+            records += page_lines(xml, report, need_text)
+        except DataError as exc:
+            report(exc)
+    return records
+
+
+def _single_source_lines(path: Path, report: SkipCounter, need_text: bool) -> list[LineRecord]:
+    if not path.exists():
+        raise DataError(path, "not found")
+    if path.is_dir():
+        return folder_lines(path, report, need_text)
+    if path.suffix.lower() == ".xml":
+        return page_lines(path, report, need_text)
+    if path.suffix.lower() == ".tsv":
+        return tsv_lines(path, report)
+    if path.name.endswith(".txt") and not path.name.endswith(".gt.txt"):
+        return iam_lines(path, report)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        gt = path.with_name(path.name[: -len(path.suffix)] + ".gt.txt")
+        text = read_text_file(gt) if gt.exists() else None
+        return [LineRecord(path.stem, path, text)]
+    raise DataError(
+        path, "not a line source (folder, .xml page or pages, .tsv, IAM lines.txt or image)"
+    )
 
 
 def read_lines(
@@ -307,24 +273,11 @@ def read_lines(
     Per-line problems (missing/empty/non-UTF-8 ``.gt.txt``, a line without text) are skipped and
     counted, or raised with ``on_error="fail"``; a file that is not a line source at all raises.
     """
-    path = Path(path)
     report = report or SkipCounter(on_error)
-    if not path.exists():
-        raise DataError(path, "not found")
-    if path.is_dir():
-        records = folder_lines(path, report, need_text)
-    elif path.suffix.lower() == ".xml":
-        records = page_lines(path, report, need_text)
-    elif path.suffix.lower() == ".tsv":
-        records = tsv_lines(path, report)
-    elif path.name.endswith(".txt") and not path.name.endswith(".gt.txt"):
-        records = iam_lines(path, report)
-    elif path.suffix.lower() in IMAGE_SUFFIXES:
-        gt = path.with_name(path.name[: -len(path.suffix)] + ".gt.txt")
-        text = read_text_file(gt) if gt.exists() else None
-        records = [LineRecord(path.stem, path, text)]
+    if is_page_set(path):
+        records = page_set_lines(path, report, need_text)
     else:
-        raise DataError(path, "not a line source (folder, .xml page, .tsv, IAM lines.txt or image)")
+        records = _single_source_lines(Path(path), report, need_text)
     report.report(str(path))
     if not records and not report.skipped:
         raise DataError(path, "no lines found")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from keyscribe.errors import DataError
-from keyscribe.htr.lines import IMAGE_SUFFIXES
+from keyscribe.htr.images import IMAGE_SUFFIXES
 from keyscribe.training.checkpoint_io import atomic_write_bytes
 
 PAGE_NAMESPACES = {
@@ -39,6 +40,8 @@ class Page:
     format: str  # "page-2013", "page-2019" or "alto"
     lines: list[PageLine]
     tree: etree._ElementTree = field(repr=False)
+    # lines that could not be read (no or unreadable coordinates), each naming file and line
+    problems: list[DataError] = field(default_factory=list)
 
 
 def _parse(path: Path) -> etree._ElementTree:
@@ -63,16 +66,19 @@ def _image_path(xml: Path, name: str | None) -> Path:
     raise DataError(xml, f"page image {name or xml.stem + '.*'} not found beside the XML")
 
 
-def _points(text: str, xml: Path, line_id: str) -> list[tuple[float, float]]:
+def _where(el: etree._Element, line_id: str) -> str:
+    """How a problem names its line: the id and the line of the XML file it starts on."""
+    return f"TextLine {line_id} (XML line {el.sourceline})"
+
+
+def _points(text: str, xml: Path, where: str) -> list[tuple[float, float]]:
     """``"x,y x,y ..."`` (PAGE) or ``"x y x y ..."`` / ``"x,y x,y"`` (ALTO) -> [(x, y), ...]."""
     try:
         values = [float(v) for v in text.replace(",", " ").split()]
     except ValueError:
-        raise DataError(xml, f"TextLine {line_id}: unreadable points {text[:40]!r}") from None
+        raise DataError(xml, f"{where}: unreadable points {text[:40]!r}") from None
     if len(values) < 4 or len(values) % 2:
-        raise DataError(
-            xml, f"TextLine {line_id}: needs at least two x,y points, got {text[:40]!r}"
-        )
+        raise DataError(xml, f"{where}: needs at least two x,y points, got {text[:40]!r}")
     return list(zip(values[0::2], values[1::2], strict=True))
 
 
@@ -91,11 +97,17 @@ def _read_page_xml(xml: Path, tree: etree._ElementTree, version: str) -> Page:
     if page_el is None:
         raise DataError(xml, "PAGE file without a Page element")
     lines: list[PageLine] = []
-    for el in page_el.iterfind(".//p:TextLine", ns):
-        line_id = el.get("id") or f"line{len(lines)}"
+    problems: list[DataError] = []
+    for number, el in enumerate(page_el.iterfind(".//p:TextLine", ns)):
+        line_id = el.get("id") or f"line{number}"
         coords = el.find("p:Coords", ns)
-        if coords is None or not coords.get("points"):
-            raise DataError(xml, f"TextLine {line_id} has no Coords/@points")
+        try:
+            if coords is None or not coords.get("points"):
+                raise DataError(xml, f"{_where(el, line_id)}: no Coords/@points")
+            polygon = _points(coords.get("points", ""), xml, _where(el, line_id))
+        except DataError as exc:
+            problems.append(exc)
+            continue
         equivs = el.findall("p:TextEquiv", ns)
         equivs.sort(key=lambda e: int(e.get("index", "0") or 0))
         text = None
@@ -104,10 +116,27 @@ def _read_page_xml(xml: Path, tree: etree._ElementTree, version: str) -> Page:
             if uni is not None and uni.text is not None:
                 text = uni.text
                 break
-        lines.append(PageLine(line_id, _points(coords.get("points", ""), xml, line_id), text, el))
-    if not lines:
+        lines.append(PageLine(line_id, polygon, text, el))
+    if not lines and not problems:
         raise DataError(xml, "page has no TextLine")
-    return Page(xml, _image_path(xml, page_el.get("imageFilename")), f"page-{version}", lines, tree)
+    image = _image_path(xml, page_el.get("imageFilename"))
+    return Page(xml, image, f"page-{version}", lines, tree, problems)
+
+
+def _alto_polygon(
+    el: etree._Element, xml: Path, where: str, q: Any, ns: dict[str, str] | None
+) -> list[tuple[float, float]]:
+    """A TextLine's ``Shape/Polygon``, else its ``HPOS VPOS WIDTH HEIGHT`` box."""
+    polygon_el = el.find(f"{q('Shape')}/{q('Polygon')}", namespaces=ns)
+    if polygon_el is not None and polygon_el.get("POINTS"):
+        return _points(polygon_el.get("POINTS", ""), xml, where)
+    try:
+        x, y, w, h = (float(el.get(k, "")) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    except ValueError:
+        raise DataError(
+            xml, f"{where}: neither a Shape/Polygon nor HPOS/VPOS/WIDTH/HEIGHT"
+        ) from None
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
 
 
 def _read_alto(xml: Path, tree: etree._ElementTree) -> Page:
@@ -119,25 +148,21 @@ def _read_alto(xml: Path, tree: etree._ElementTree) -> Page:
         raise DataError(xml, f"MeasurementUnit {unit.strip()!r} is not supported (need 'pixel')")
     name = root.findtext(f".//{q('sourceImageInformation')}/{q('fileName')}", namespaces=ns)
     lines: list[PageLine] = []
-    for el in root.iterfind(f".//{q('TextLine')}", namespaces=ns):
-        line_id = el.get("ID") or f"line{len(lines)}"
-        polygon_el = el.find(f"{q('Shape')}/{q('Polygon')}", namespaces=ns)
-        if polygon_el is not None and polygon_el.get("POINTS"):
-            polygon = _points(polygon_el.get("POINTS", ""), xml, line_id)
-        else:
-            try:
-                x, y, w, h = (float(el.get(k, "")) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
-            except ValueError:
-                raise DataError(
-                    xml, f"TextLine {line_id} has neither a Polygon nor HPOS/VPOS/WIDTH/HEIGHT"
-                ) from None
-            polygon = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    problems: list[DataError] = []
+    for number, el in enumerate(root.iterfind(f".//{q('TextLine')}", namespaces=ns)):
+        line_id = el.get("ID") or f"line{number}"
+        try:
+            polygon = _alto_polygon(el, xml, _where(el, line_id), q, ns)
+        except DataError as exc:
+            problems.append(exc)
+            continue
         words = [s.get("CONTENT", "") for s in el.iterfind(q("String"), namespaces=ns)]
         text = " ".join(w for w in words if w) if words else None
         lines.append(PageLine(line_id, polygon, text, el))
-    if not lines:
+    if not lines and not problems:
         raise DataError(xml, "page has no TextLine")
-    return Page(xml, _image_path(xml, name.strip() if name else None), "alto", lines, tree)
+    image = _image_path(xml, name.strip() if name else None)
+    return Page(xml, image, "alto", lines, tree, problems)
 
 
 def read_page(path: str | Path) -> Page:
