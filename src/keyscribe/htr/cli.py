@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 htr_app = typer.Typer(
-    help="Handwritten text recognition: figures, synthetic lines.", no_args_is_help=True
+    help="Handwritten text recognition: figures, synthetic lines, lines cut from pages.",
+    no_args_is_help=True,
 )
 
 
@@ -130,3 +131,37 @@ def fetch_fonts_cmd(
     typer.echo(f"{len(got)}/{wanted} fonts in {target}")
     if len(got) < wanted:
         raise typer.Exit(1)
+
+
+@htr_app.command("extract-lines")
+def extract_lines_cmd(
+    pages: Annotated[
+        list[str],
+        typer.Argument(
+            help="PAGE/ALTO .xml files, folders of them, globs ('pages/*.xml') or lists of paths."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for train/ val/ test/.")],
+    split_by: Annotated[
+        str, typer.Option("--split-by", help="page (no page in two splits) or line.")
+    ] = "page",
+    val: Annotated[float, typer.Option("--val", help="Share of lines for val/.")] = 0.1,
+    test: Annotated[float, typer.Option("--test", help="Share of lines for test/.")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the page shuffle.")] = 0,
+    on_error: Annotated[
+        str, typer.Option("--on-error", help="Bad lines and pages: skip (counted) or fail.")
+    ] = "skip",
+) -> None:
+    """Cut the transcribed lines of pages into <out>/<split>/<stem>.png + .gt.txt and a
+    manifest.tsv (source page, line id), ready for data.root."""
+    from keyscribe.htr.extract import ExtractOptions, extract_lines
+
+    if on_error not in ("skip", "fail"):
+        raise typer.BadParameter("--on-error must be skip or fail")
+    summary = extract_lines(list(pages), out, ExtractOptions(split_by, val, test, seed, on_error))
+    parts = ", ".join(
+        f"{split} {summary.lines[split]} lines / {summary.pages[split]} page(s)"
+        for split in ("train", "val", "test")
+    )
+    skipped = f"; skipped {summary.skipped} (see the warnings)" if summary.skipped else ""
+    typer.echo(f"wrote {summary.out}: {parts}{skipped}")
