@@ -43,6 +43,9 @@ class OptimConfig:
             raise ConfigError(None, f"optim.offset_lr_scale must be >= 0, got {self.offset_lr_scale}")
 
 
+TRAINER_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
+
+
 @dataclass
 class TrainerConfig:
     max_epochs: int = 150
@@ -52,6 +55,9 @@ class TrainerConfig:
     devices: str = "auto"
     strategy: str = "auto"
     num_nodes: int = 1  # machines of a multi-node DDP run (each runs `devices` processes)
+    # Lightning's precision: "32-true", or "bf16-mixed" (autocast: matmuls and convolutions in
+    # bf16, the log-softmax and the CTC loss in fp32; fast on CPUs with bf16 instructions, see
+    # docs/benchmarks.md), "16-mixed" (GPU), "bf16-true", "64-true"
     precision: str = "32-true"
     gradient_clip_val: float | None = None
     log_every_n_steps: int = 10
@@ -79,6 +85,12 @@ class TrainerConfig:
             )
         if self.schedule_clock == "wall" and not self.max_time_minutes:
             raise ConfigError(None, "trainer.schedule_clock: wall needs trainer.max_time_minutes")
+        if self.precision not in TRAINER_PRECISIONS:
+            raise ConfigError(
+                None,
+                f"trainer.precision must be one of {', '.join(TRAINER_PRECISIONS)}, "
+                f"got {self.precision!r}",
+            )
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(None, f"trainer.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.regularization_warmup_epochs < 0:

@@ -59,6 +59,7 @@ class CTCModel(nn.Module):
         side = None
         if shortcut and self.shortcut is not None:
             side_logits = self.shortcut(x.transpose(1, 2)).transpose(1, 2)  # (batch, time, classes)
-            side = (side_logits.log_softmax(dim=-1), lengths)
+            side = (side_logits.float().log_softmax(dim=-1), lengths)
         y, out_lengths = self.encoder(x, lengths)  # (batch, time', hidden)
-        return self.head(y).log_softmax(dim=-1), out_lengths, side
+        # the log-softmax in fp32 whatever the compute precision (bf16 autocast gives bf16 logits)
+        return self.head(y).float().log_softmax(dim=-1), out_lengths, side

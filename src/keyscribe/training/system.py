@@ -54,7 +54,7 @@ class CTCSystem(L.LightningModule):
 
     def _ctc_loss(self, log_probs: Tensor, lengths: Tensor, batch: Batch) -> Tensor:
         return F.ctc_loss(
-            log_probs.transpose(0, 1),  # (T, B, C)
+            log_probs.float().transpose(0, 1),  # (T, B, C), fp32 under bf16 autocast too
             batch.targets,
             lengths,
             batch.target_lengths,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
@@ -29,6 +30,7 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from keyscribe.config import TrainerConfig
+from keyscribe.precision import cpu_support
 from keyscribe.training.checkpoint_io import AtomicCheckpointIO
 from keyscribe.training.regularization import RegularizationWarmup
 from keyscribe.training.schedule_clock import ScheduleClock
@@ -55,11 +57,18 @@ def quiet_lightning_noise() -> None:
         rank_zero_logger.addFilter(_NoAdverts())
 
 
+log = logging.getLogger(__name__)
+
+
 def build_trainer(
     cfg: TrainerConfig, run_dir: Path, extra_callbacks: list[Callback] | None = None
 ) -> L.Trainer:
     run_dir.mkdir(parents=True, exist_ok=True)
     quiet_lightning_noise()
+    if cfg.precision.startswith("bf16") and cfg.accelerator in ("auto", "cpu"):
+        support = cpu_support()
+        if not support.bf16_native and (cfg.accelerator == "cpu" or not torch.cuda.is_available()):
+            log.warning("trainer.precision %s: %s", cfg.precision, support.bf16_note())
     clock = ScheduleClock.from_config(cfg)
     best = ModelCheckpoint(
         dirpath=run_dir,

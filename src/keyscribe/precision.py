@@ -1,0 +1,136 @@
+"""Numeric precision of inference (fp32, bf16, int8) and what this CPU does natively.
+
+- ``fp32``: the model as trained.
+- ``bf16``: the network runs under CPU autocast in bfloat16 (matmuls and convolutions in bf16,
+  reductions such as LayerNorm and the log-softmax in fp32). Fast only where the CPU has bf16
+  instructions (x86 ``avx512_bf16`` or AMX, Arm ``bf16``); elsewhere oneDNN emulates them and
+  bf16 is usually slower than fp32 (:func:`cpu_support` says which).
+- ``int8``: dynamic quantisation of the encoder's and the head's ``nn.Linear`` layers (int8
+  weights, activations quantised per batch): fp32 everywhere else.
+
+The log-probabilities a model returns stay fp32 in every precision (``CTCModel`` computes its
+log-softmax in fp32), so decoding and scoring never see bf16 values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from keyscribe.errors import ConfigError
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+# /proc/cpuinfo flags of CPUs that compute in bf16 natively (x86: AVX-512 BF16, AMX; Arm: BF16)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+@dataclass(frozen=True)
+class CpuSupport:
+    """What this CPU offers the precisions: torch's SIMD level, native bf16, int8 dot products."""
+
+    capability: str  # torch.backends.cpu.get_cpu_capability(): "AVX512", "AVX2", "DEFAULT", ...
+    bf16_flags: tuple[str, ...]  # the native-bf16 flags present
+    vnni: bool  # avx512_vnni / avx_vnni: int8 dot products (fast int8 matmuls)
+
+    @property
+    def bf16_native(self) -> bool:
+        return bool(self.bf16_flags)
+
+    def bf16_note(self) -> str:
+        """One line for bench output and logs: what bf16 gets on this CPU."""
+        if self.bf16_native:
+            return (
+                f"bf16: native on this CPU ({', '.join(self.bf16_flags)}; torch {self.capability})"
+            )
+        return (
+            f"bf16: NOT native on this CPU (no {' / '.join(BF16_FLAGS[:2])}; torch "
+            f"{self.capability}): bf16 is emulated through fp32 and usually slower than fp32 here; "
+            "use fp32 (or int8) on this machine"
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_support() -> CpuSupport:
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags.update(line.split(":", 1)[1].split())
+                break
+    except OSError:  # not Linux: no flags to read, so bf16 counts as not native
+        pass
+    return CpuSupport(
+        capability=torch.backends.cpu.get_cpu_capability(),
+        bf16_flags=tuple(f for f in BF16_FLAGS if f in flags),
+        vnni=bool({"avx512_vnni", "avx_vnni"} & flags),
+    )
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(
+            None, f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
+    return precision
+
+
+def quantized(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose encoder and head ``nn.Linear`` layers are int8 (dynamic
+    quantisation). The front end keeps fp32: its first layer's weights are used directly (the
+    rotation-invariant MLP rolls them), not through the module."""
+    model = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notes that the quantised tensor API is aging
+        for name in ("encoder", "head"):
+            part = getattr(model, name, None)
+            if isinstance(part, nn.Module):
+                setattr(
+                    model,
+                    name,
+                    torch.ao.quantization.quantize_dynamic(part, {nn.Linear}, dtype=torch.qint8),
+                )
+    return model
+
+
+def autocast_bf16(model: nn.Module) -> list[RemovableHandle]:
+    """Make every call of ``model`` and of its direct children (front end, encoder, head: the
+    streaming code calls them one by one) run under CPU bf16 autocast. Returns the hook handles
+    (``handle.remove()`` undoes it)."""
+    handles: list[RemovableHandle] = []
+    for module in (model, *model.children()):
+        contexts: list[contextlib.AbstractContextManager[None]] = []
+
+        def enter(_module: nn.Module, _args: object, contexts=contexts) -> None:
+            context = torch.autocast("cpu", dtype=torch.bfloat16)
+            context.__enter__()
+            contexts.append(context)
+
+        def leave(_module: nn.Module, _args: object, _out: object, contexts=contexts) -> None:
+            contexts.pop().__exit__(None, None, None)
+
+        handles.append(module.register_forward_pre_hook(enter))
+        handles.append(module.register_forward_hook(leave, always_call=True))
+    return handles
+
+
+def with_precision(model: nn.Module, precision: str) -> nn.Module:
+    """``model`` ready to run in ``precision``: itself (fp32; bf16 hooks of an earlier call
+    removed), itself with autocast hooks (bf16), or an int8 copy (int8)."""
+    check_precision(precision)
+    handles: list[RemovableHandle] = model.__dict__.pop("_bf16_hooks", [])
+    for handle in handles:
+        handle.remove()
+    if precision == "int8":
+        return quantized(model)
+    if precision == "bf16":
+        model.__dict__["_bf16_hooks"] = autocast_bf16(model)
+    return model
