@@ -21,6 +21,8 @@ data_app = typer.Typer(help="Inspect and synthesise data.", no_args_is_help=True
 model_app = typer.Typer(help="Describe models.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
+config_app = typer.Typer(help="Describe config keys.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 app.add_typer(htr_app, name="htr")
 app.add_typer(dec.lm_app, name="lm")
 

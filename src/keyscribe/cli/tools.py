@@ -1,4 +1,5 @@
-"""Commands about data, models and speed: ``data inspect|synth``, ``model info``, ``bench``."""
+"""Commands about data, models, configs and speed: ``data inspect|synth``, ``model info``,
+``config reference``, ``bench``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from keyscribe.cli.app import SetOption, app, data_app, model_app, print_json
+from keyscribe.cli.app import SetOption, app, config_app, data_app, model_app, print_json
+from keyscribe.errors import ConfigError
 
 
 @app.command(
@@ -114,3 +116,28 @@ def model_info(
         return
     for key, value in info.items():
         typer.echo(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+@config_app.command("reference")
+def config_reference(
+    write: Annotated[
+        Path | None, typer.Option(help="Update this Markdown file's generated block.")
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option(help="Exit 1 when this file's block is out of date.")
+    ] = None,
+) -> None:
+    """Every config key of every domain (type, default, meaning) as Markdown, from the dataclasses."""
+    from keyscribe import config_reference as ref
+
+    if write is not None and check is not None:
+        raise ConfigError(None, "--write and --check exclude each other")
+    if write is not None:
+        ref.check_or_write(write, write=True)
+    elif check is not None and not ref.check_or_write(check, write=False):
+        typer.echo(
+            f"{check}: out of date; run keyscribe config reference --write {check}", err=True
+        )
+        raise typer.Exit(1)
+    elif check is None:
+        typer.echo(ref.render(), nl=False)
