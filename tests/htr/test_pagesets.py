@@ -11,7 +11,7 @@ from lxml import etree
 
 from keyscribe.errors import DataError
 from keyscribe.htr.config import HtrDataConfig
-from keyscribe.htr.domain import split_source
+from keyscribe.htr.domain import split_records, split_sources
 from keyscribe.htr.lines import SkipCounter, read_lines
 
 SHARED_PAGES = Path(__file__).parents[2] / ".." / "shared" / "data" / "htr" / "pages" / "alto"
@@ -96,11 +96,11 @@ def test_split_sources_take_page_folders_and_manifests(pages_dir: Path, tmp_path
     _copy_pages(pages_dir, tmp_path / "train")
     (tmp_path / "val.txt").write_text("train/01R_crop.alto.xml\n", encoding="utf-8")
     data = HtrDataConfig(root=str(tmp_path), test=f"{tmp_path}/train/*.xml")
-    assert split_source(data, "train") == tmp_path / "train"
-    assert split_source(data, "val") == tmp_path / "val.txt"
-    assert len(read_lines(split_source(data, "train"))) == 9
-    assert len(read_lines(split_source(data, "val"))) == 3
-    assert len(read_lines(split_source(data, "test"))) == 6  # not the nested page
+    assert split_sources(data, "train") == [tmp_path / "train"]
+    assert split_sources(data, "val") == [tmp_path / "val.txt"]
+    assert len(split_records(data, "train")) == 9
+    assert len(split_records(data, "val")) == 3
+    assert len(split_records(data, "test")) == 6  # not the nested page
 
 
 @pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason="../shared/data/htr/pages not present")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from keyscribe.config import ExperimentConfig, OptimConfig, TrainerConfig
 from keyscribe.errors import ConfigError
@@ -13,12 +14,14 @@ from keyscribe.htr.transforms import NORMALIZATIONS, AugmentConfig
 class HtrDataConfig:
     # A set folder with train/ val/ test/ (folders of lines, as in data/htr/<set>, or of PAGE/ALTO
     # pages; or train.txt/.lst manifests of page paths); train, val and test override one split
-    # each with any line source: a lines folder, a PAGE/ALTO .xml, a folder, glob or manifest of
-    # them, a .tsv (image, text) or an IAM lines.txt.
+    # each with a line source or a list of them (their lines joined): a lines folder, a PAGE/ALTO
+    # .xml, a folder, glob or manifest of them, a .tsv (image, text) or an IAM lines.txt.
     root: str = ""
-    train: str = ""
-    val: str = ""
-    test: str = ""
+    train: Any = ""  # str | list[str]
+    val: Any = ""
+    test: Any = ""
+    # line ids (or fnmatch patterns) left out of the training lines, e.g. a page kept for a demo
+    train_exclude: list[str] = field(default_factory=list)
     height: int = 60  # px after resizing (60 for CRNN, 128 for 1D-LSTM in the paper)
     normalize: str = "none"  # none | contrast (per line: paper white, darkest ink black)
     batch_size: int = 8
@@ -36,6 +39,8 @@ class HtrDataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            setattr(self, split, _sources(split, getattr(self, split)))
         if self.on_error not in ("skip", "fail"):
             raise ConfigError(None, f"data.on_error must be skip or fail, got '{self.on_error}'")
         if self.unknown_chars not in ("score", "error", "skip"):
@@ -53,6 +58,19 @@ class HtrDataConfig:
             )
         if self.height < 8:
             raise ConfigError(None, f"data.height must be >= 8 px, got {self.height}")
+
+
+def _sources(split: str, value: Any) -> str | list[str]:
+    """``data.<split>`` as given: one path, or a non-empty list of non-empty paths."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, str) and v.strip() for v in value
+    ):
+        return list(value)
+    raise ConfigError(
+        None, f"data.{split} must be a path or a non-empty list of paths, got {value!r}"
+    )
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from keyscribe.htr.lines import LineRecord, read_lines, texts
 from keyscribe.htr.pagesets import is_manifest
 
 SPLITS = ("train", "val", "test")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,27 +80,45 @@ def build_frontend(cfg: HtrExperimentConfig) -> LineConvFrontend:
         raise ConfigError(None, f"model.frontend ({o.kind}): {exc}") from None
 
 
-def split_source(data: HtrDataConfig, split: str) -> Path | None:
-    """Where a split's lines come from: ``data.<split>``, else ``data.root/<split>`` (a folder
-    of lines or of PAGE/ALTO pages), else a page manifest ``data.root/<split>.txt`` or ``.lst``."""
+def split_sources(data: HtrDataConfig, split: str) -> list[Path]:
+    """Where a split's lines come from: ``data.<split>`` (one or several), else
+    ``data.root/<split>`` (a folder of lines or of PAGE/ALTO pages), else a page manifest
+    ``data.root/<split>.txt`` or ``.lst``."""
     explicit = getattr(data, split)
     if explicit:
-        return Path(explicit)
+        return [Path(p) for p in ([explicit] if isinstance(explicit, str) else explicit)]
     if data.root:
         root = Path(data.root)
         for candidate in (root / split, root / f"{split}.txt", root / f"{split}.lst"):
             if candidate.is_dir() or (candidate.is_file() and is_manifest(candidate)):
-                return candidate
-    return None
+                return [candidate]
+    return []
+
+
+def split_records(data: HtrDataConfig, split: str) -> list[LineRecord]:
+    """The lines of every source of ``split``, in the order given (empty: no source)."""
+    records: list[LineRecord] = []
+    for source in split_sources(data, split):
+        records.extend(read_lines(source, data.on_error))
+    return records
+
+
+def _excluded(record: LineRecord, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(record.id, p) for p in patterns)
 
 
 def _train_records(data: HtrDataConfig) -> list[LineRecord]:
-    source = split_source(data, "train")
-    if source is None:
+    records = split_records(data, "train")
+    if not records:
         raise DataError(
             data.root or None, "no training lines: set data.root (with train/) or data.train"
         )
-    records = read_lines(source, data.on_error)
+    if data.train_exclude:
+        kept = [r for r in records if not _excluded(r, data.train_exclude)]
+        log.info("data.train_exclude: %d training lines left out", len(records) - len(kept))
+        if not kept:
+            raise DataError(None, "data.train_exclude leaves no training lines")
+        records = kept
     return subset_records(records, data.train_fraction, data.subset_seed)
 
 
@@ -131,11 +152,10 @@ def build_datasets(cfg: HtrExperimentConfig, alphabet: Alphabet) -> dict[str, Da
         "train": _dataset(cfg, _train_records(cfg.data), alphabet, "train", True)
     }
     for split in ("val", "test"):
-        source = split_source(cfg.data, split)
-        if source is not None:
-            out[split] = _dataset(
-                cfg, read_lines(source, cfg.data.on_error), alphabet, str(source), False
-            )
+        records = split_records(cfg.data, split)
+        if records:
+            name = " + ".join(str(p) for p in split_sources(cfg.data, split))
+            out[split] = _dataset(cfg, records, alphabet, name, False)
     if "val" not in out:
         raise DataError(
             cfg.data.root or None, "no validation lines: set data.root (with val/) or data.val"
