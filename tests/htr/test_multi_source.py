@@ -40,9 +40,7 @@ def test_lists_of_sources_join_their_lines(lines_dir: Path, tmp_path: Path) -> N
 def test_train_exclude_leaves_matching_lines_out(lines_dir: Path, tmp_path: Path) -> None:
     a, b = _split(lines_dir, tmp_path)
     first = sorted(p.stem for p in a.glob("*.gt.txt"))[0][: -len(".gt")]
-    cfg = _config(
-        [f"data.train=[{a},{b}]", f"data.val={b}"], train_exclude=[first, "nomatch*"]
-    )
+    cfg = _config([f"data.train=[{a},{b}]", f"data.val={b}"], train_exclude=[first, "nomatch*"])
     sets = build_datasets(cfg, build_alphabet(cfg))
     assert len(sets["train"]) == 9
     assert len(sets["val"]) == 5  # exclusion is for training lines only

@@ -64,8 +64,10 @@ def _sources(split: str, value: Any) -> str | list[str]:
     """``data.<split>`` as given: one path, or a non-empty list of non-empty paths."""
     if isinstance(value, str):
         return value
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(v, str) and v.strip() for v in value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, str) and v.strip() for v in value)
     ):
         return list(value)
     raise ConfigError(
