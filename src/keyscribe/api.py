@@ -17,6 +17,7 @@ from torch import Tensor
 
 from keyscribe import builders
 from keyscribe.alphabet import Alphabet
+from keyscribe.bundled import bundled_lm
 from keyscribe.config import (
     ExperimentConfig,
     apply_overrides,
@@ -94,7 +95,8 @@ class Recognizer:
         self, decoder: str = "greedy", lm: str | Path | None = None, options: Any = None
     ) -> Recognizer:
         """Decode with ``"greedy"`` (best path) or ``"beam"`` search. ``lm``: an ARPA character LM,
-        ``"default"`` (the default English LM), ``"auto"`` (default for sEMG, none for HTR) or
+        ``"default"`` (the default English LM), ``"auto"`` (default for sEMG; for HTR the LM shipped
+        with a bundled model, else none) or
         None; ``options``: a ``BeamOptions`` or a dict of its fields (the insertion bonus then
         defaults to 2 with an LM and 0 without)."""
         from keyscribe.decoding.beam import BeamOptions
@@ -104,7 +106,9 @@ class Recognizer:
         if decoder == "greedy":
             self.beam = None
             return self
-        lm = {"auto": "default" if self.domain == "emg" else None, "none": None}.get(str(lm), lm)
+        if str(lm) == "auto":  # sEMG: the default LM; a bundled model: the LM shipped with it
+            lm = "default" if self.domain == "emg" else bundled_lm(self.path)
+        lm = None if str(lm) == "none" else lm
         if lm is not None and lm != "default" and not Path(lm).is_file():
             raise DataError(lm, "language model not found")
         try:
@@ -291,8 +295,17 @@ def _torch_load(path: Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path) -> Recognizer:
-    """Rebuild a model from a keyscribe checkpoint, or from an emg2qwerty reference checkpoint."""
-    path = Path(path)
+    """Rebuild a model from a keyscribe checkpoint (``.ckpt``: a pickle, so trusted files only),
+    a keyscribe ``.safetensors`` file (no pickle), a bundled model's name (``keyscribe models``),
+    or an emg2qwerty reference checkpoint."""
+    from keyscribe.bundled import resolve
+    from keyscribe.model_file import is_model_file
+
+    path = resolve(path)
+    if is_model_file(path):
+        from keyscribe.sharing import load_model_file
+
+        return load_model_file(path)
     ckpt = _torch_load(path)
     from keyscribe.emg import reference
 
@@ -571,14 +584,23 @@ def stream(
 
 
 def export(
-    checkpoint: str | Path, out: str | Path, format: str = "onnx", tolerance: float = 1e-3
+    checkpoint: str | Path,
+    out: str | Path,
+    format: str = "onnx",
+    tolerance: float = 1e-3,
+    card: str | Path | None = None,
 ) -> dict[str, Any]:
     """Export a checkpoint's network to ONNX (dynamic batch and time/width axes), checked
-    against torch with ONNX Runtime on two random batches of different lengths."""
+    against torch with ONNX Runtime on two random batches of different lengths; or its weights,
+    config, charset and model card (``card``, a markdown file) to ``.safetensors``."""
     from keyscribe.export import export_onnx, parity_batches
 
+    if format == "safetensors":
+        from keyscribe.sharing import export_safetensors
+
+        return export_safetensors(checkpoint, out, card)
     if format != "onnx":
-        raise ConfigError(None, f"export format must be 'onnx', got {format!r}")
+        raise ConfigError(None, f"export format must be 'onnx' or 'safetensors', got {format!r}")
     recognizer = load_model(checkpoint)
     spec = builders.domain_spec(recognizer.domain)
     example = spec.example_input(recognizer.config) if spec.example_input else None
@@ -587,7 +609,13 @@ def export(
             checkpoint, f"domain {recognizer.domain!r} gives no example input to export with"
         )
     try:
-        result = export_onnx(recognizer.model, parity_batches(example), out, tolerance)
+        metadata = {
+            "keyscribe.alphabet": json.dumps(recognizer.alphabet.to_dict(), ensure_ascii=False),
+            "keyscribe.config": json.dumps(to_plain(recognizer.config), ensure_ascii=False),
+        }
+        result = export_onnx(
+            recognizer.model, parity_batches(example), out, tolerance, metadata=metadata
+        )
     except ValueError as exc:
         raise CheckpointError(checkpoint, f"ONNX export failed its parity check: {exc}") from None
     return {

@@ -158,11 +158,19 @@ def export_onnx(
     batches: list[tuple[Tensor, Tensor]],
     out: str | Path,
     tolerance: float = 1e-3,
+    metadata: dict[str, str] | None = None,
 ) -> ExportResult:
     """Export on ``batches[0]``, check ONNX Runtime against torch on every batch (use two time
-    lengths to prove the dynamic axes), then write ``out`` atomically. Raises ``ValueError`` when
-    the difference exceeds ``tolerance`` (nothing is written then)."""
+    lengths to prove the dynamic axes), then write ``out`` atomically. ``metadata`` goes into the
+    model's ``metadata_props`` (the charset, so the graph's classes can be read back as text).
+    Raises ``ValueError`` when the difference exceeds ``tolerance`` (nothing is written then)."""
     data = onnx_bytes(model, *batches[0])
+    if metadata:
+        import onnx
+
+        proto = onnx.load_from_string(data)
+        onnx.helper.set_model_props(proto, metadata)
+        data = proto.SerializeToString()
     worst = parity(model, _ort_session(data), batches)
     if not worst <= tolerance:
         raise ValueError(

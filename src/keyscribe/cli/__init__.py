@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from keyscribe.cli import recognize, run, tools  # noqa: F401  (they register their commands)
+from keyscribe.cli import models, recognize, run, tools  # noqa: F401  (they register their commands)
 from keyscribe.cli.app import app
 from keyscribe.errors import KeyscribeError
 

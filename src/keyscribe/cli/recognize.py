@@ -12,10 +12,15 @@ import typer
 from keyscribe.cli.app import app, print_json
 from keyscribe.decoding import cli as dec
 
+CHECKPOINT_HELP = (
+    "A .ckpt from keyscribe or emg2qwerty (a pickle: trusted files only), a .safetensors file, "
+    "or a bundled model's name (keyscribe models)."
+)
+
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
     data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     per_item: Annotated[bool, typer.Option("--per-item", help="Include each item's text.")] = False,
@@ -46,7 +51,7 @@ def evaluate(
 
 @app.command()
 def transcribe(
-    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
     inputs: Annotated[
         list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")
     ],
@@ -115,18 +120,32 @@ def transcribe(
 
 @app.command()
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model.")],
-    format: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    format: Annotated[
+        str, typer.Option("--format", help="onnx (the network) or safetensors (to share).")
+    ] = "onnx",
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Max abs log-prob difference allowed.")
+        float, typer.Option("--tolerance", help="Max abs log-prob difference allowed (onnx).")
     ] = 1e-3,
+    card: Annotated[
+        Path | None,
+        typer.Option("--card", help="Model card (markdown) for safetensors; default: written."),
+    ] = None,
 ) -> None:
     """Export the network (inputs -> log-probs, lengths) with dynamic batch and time/width axes,
-    after checking ONNX Runtime against torch on two batches of different lengths."""
+    after checking ONNX Runtime against torch on two batches of different lengths (the charset
+    rides in its metadata); or, with --format safetensors, the weights with the config, charset
+    and model card in the file's metadata: loading it runs no pickle."""
     from keyscribe import api
 
-    result = api.export(checkpoint, out, format, tolerance)
+    result = api.export(checkpoint, out, format, tolerance, card)
+    if format == "safetensors":
+        typer.echo(
+            f"wrote {result['out']} ({result['parameters']:,} parameters, "
+            f"{result['bytes'] / 1e6:.1f} MB)"
+        )
+        return
     shapes = ", ".join("x".join(map(str, s)) for s in result["parity_shapes"])
     typer.echo(
         f"wrote {result['out']}; ONNX Runtime vs torch max abs diff {result['max_abs_diff']:.3g} on inputs {shapes}"
@@ -203,7 +222,7 @@ def stream(
 
 @app.command("tune-decoder")
 def tune_decoder(
-    checkpoint: Annotated[Path, typer.Argument(help="A .ckpt from keyscribe or emg2qwerty.")],
+    checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
     data: Annotated[Path, typer.Argument(help="Data root whose validation split to tune on.")],
     lm: dec.LMOption = "auto",
     lm_weights: Annotated[str, typer.Option(help="Comma-separated LM weights.")] = "0.5,1,2,3",

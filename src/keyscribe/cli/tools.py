@@ -99,14 +99,18 @@ def data_synth(
 
 @model_app.command("info")
 def model_info(
-    config: Annotated[Path, typer.Argument(help="Experiment config (YAML) or a checkpoint.")],
+    config: Annotated[
+        Path,
+        typer.Argument(help="Experiment config (YAML), a checkpoint or a bundled model's name."),
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     sets: SetOption = None,
 ) -> None:
     """Parameter counts of the model a config (or checkpoint) describes."""
     from keyscribe import api
+    from keyscribe.bundled import bundled
 
-    if config.suffix == ".ckpt":
+    if config.suffix in (".ckpt", ".safetensors") or bundled(str(config)) is not None:
         cfg = api.load_model(config).config
     else:
         cfg = api.load_config(config, sets or [])
