@@ -17,9 +17,9 @@ class HtrDataConfig:
     # each with a line source or a list of them (their lines joined): a lines folder, a PAGE/ALTO
     # .xml, a folder, glob or manifest of them, a .tsv (image, text) or an IAM lines.txt.
     root: str = ""
-    train: Any = ""  # str | list[str]
-    val: Any = ""
-    test: Any = ""
+    train: Any = ""  # a line source, or a list of them (str or list of str)
+    val: Any = ""  # as train
+    test: Any = ""  # as train
     # line ids (or fnmatch patterns) left out of the training lines, e.g. a page kept for a demo
     train_exclude: list[str] = field(default_factory=list)
     height: int = 60  # px after resizing (60 for CRNN, 128 for 1D-LSTM in the paper)
