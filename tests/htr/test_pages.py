@@ -1,4 +1,5 @@
-"""PAGE (2013, 2019) and ALTO pages: lines, crops, EXIF orientation, bad pages, text write-back."""
+"""PAGE (2013, 2019) and ALTO pages: lines, crops, EXIF orientation, bad pages (writing pages
+back: test_page_output.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 from keyscribe.errors import DataError
 from keyscribe.htr.lines import SkipCounter, load_line_image, read_lines
-from keyscribe.htr.pages import read_page, write_page_text
+from keyscribe.htr.pages import read_page
 
 TEXTS = ["Mon cher George,", "Je suis en retard", None]  # the third: checked against the ALTO
 
@@ -97,17 +98,3 @@ def test_line_without_text_is_skipped_for_training(pages_dir: Path, tmp_path: Pa
     report = SkipCounter()
     assert len(read_lines(tmp_path / "page.xml", report=report)) == 2 and len(report.skipped) == 1
     assert len(read_lines(tmp_path / "page.xml", need_text=False)) == 3
-
-
-@pytest.mark.parametrize(
-    "name", ["01R_crop.alto.xml", "01R_crop.page2013.xml", "01R_crop.page2019.xml"]
-)
-def test_write_back_puts_the_text_in_a_copy(pages_dir: Path, tmp_path: Path, name: str) -> None:
-    page = read_page(pages_dir / name)
-    texts = {line.id: f"line {i} é" for i, line in enumerate(page.lines)}
-    out = write_page_text(page, texts, tmp_path / name, {page.lines[0].id: 0.5})
-    shutil.copy(pages_dir / "01R_crop.jpg", tmp_path / "01R_crop.jpg")
-    again = read_page(out)
-    assert [line.text for line in again.lines] == list(texts.values())
-    assert [line.polygon for line in again.lines] == [line.polygon for line in page.lines]
-    assert read_page(pages_dir / name).lines[0].text == "Mon cher George,"  # the input is untouched

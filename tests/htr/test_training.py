@@ -132,6 +132,39 @@ def test_cli_transcribe_writes_text_into_a_copy_of_the_page(
     assert line.exit_code == 0 and "decoded:" in line.stdout
 
 
+def test_trained_model_writes_valid_pages_with_words_inside_their_lines(
+    trained: dict, pages_dir: Path, tmp_path: Path
+) -> None:
+    """The trained model (not a scripted one, see test_page_output.py) on a PAGE 2019 page: the
+    output validates against the official XSD, word polygons lie inside their line's."""
+    from lxml import etree
+    from shapely.geometry import Polygon
+
+    from keyscribe.htr.pages import read_page
+
+    ckpt = trained["results"]["best_checkpoint"]
+    page = pages_dir / "01R_crop.page2019.xml"
+    args = ["transcribe", ckpt, str(page), "--format", "page", "--glyphs", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    xsd = Path(__file__).parents[1] / "fixtures" / "xsd" / "pagecontent-2019-07-15.xsd"
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
+    doc = etree.parse(str(tmp_path / "01R_crop.page2019.xml"))
+    assert schema.validate(doc), schema.error_log
+    ns = {"p": doc.getroot().nsmap[None]}
+    lines = {line.id: Polygon(line.polygon).buffer(1.0) for line in read_page(page).lines}
+    words = 0
+    for line in doc.findall(".//p:TextLine", ns):
+        for word in line.findall("p:Word", ns):
+            points = word.find("p:Coords", ns).get("points").split()
+            assert lines[line.get("id")].contains(
+                Polygon([tuple(map(int, p.split(","))) for p in points])
+            )
+            assert 0.0 <= float(word.find("p:TextEquiv", ns).get("conf")) <= 1.0
+            words += 1
+    assert words > 0
+
+
 def test_cli_figures(trained: dict, lines_dir: Path, tmp_path: Path) -> None:
     ckpt = trained["results"]["best_checkpoint"]
     image = lines_dir / "12_dbc9b_default_l028.jpg"

@@ -53,7 +53,11 @@ def evaluate(
 def transcribe(
     checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
     inputs: Annotated[
-        list[Path], typer.Argument(help="Session .hdf5 files (sEMG) or line images (HTR).")
+        list[Path],
+        typer.Argument(
+            help="Session .hdf5 files (sEMG); line images, PAGE/ALTO pages, folders, globs or "
+            "lists of pages (HTR)."
+        ),
     ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (one object per input item).")
@@ -70,9 +74,23 @@ def transcribe(
         Path | None,
         typer.Option(
             "--xml-out",
-            help="HTR: folder for the PAGE/ALTO copies holding the text (default: beside each input).",
+            help="HTR: folder for the <name>.keyscribe.xml copies of pages (default: beside each).",
         ),
     ] = None,
+    page_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="HTR pages: write alto, page (the input's own format), txt or json.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="HTR pages: folder for <name>.<xml|txt|json>."),
+    ] = None,
+    glyphs: Annotated[
+        bool, typer.Option("--glyphs", help="HTR pages: a Glyph per character too.")
+    ] = False,
     runtime: Annotated[
         str,
         typer.Option("--runtime", help="Run the network with 'torch' or 'onnx' (ONNX Runtime)."),
@@ -86,22 +104,24 @@ def transcribe(
     ] = None,
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
-    With --json: per-character and per-word confidences (and n-best lists). HTR inputs are line
-    images or PAGE/ALTO pages; a page's recognised text goes into a copy, <name>.keyscribe.xml."""
+    With --json: per-character and per-word confidences (and n-best lists); HTR words carry their
+    position (x0, x1). A PAGE/ALTO page gets a copy holding the text, confidences and word boxes:
+    <name>.keyscribe.xml beside it (or in --xml-out), or <out>/<name>.<ext> with --out."""
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
     recognizer = (
         api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
     )
-    results = []
-    for path in inputs:
-        found = recognizer.transcribe(path)
-        results += found
-        if recognizer.domain == "htr" and path.suffix.lower() == ".xml":
-            from keyscribe.htr.pages import write_transcription
+    if recognizer.domain == "htr":
+        from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
 
-            typer.echo(f"wrote {write_transcription(path, found, xml_out)}", err=True)
+        pages = PageOutput(page_format, out or xml_out, out is None, glyphs)
+        results = transcribe_inputs(
+            recognizer, inputs, pages, lambda path: typer.echo(f"wrote {path}", err=True)
+        )
+    else:
+        results = [r for path in inputs for r in recognizer.transcribe(path)]
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
         return

@@ -72,6 +72,8 @@ class LineDataset(Dataset[Sample]):
         self.targets: list[torch.Tensor] = []
         self.lines: list[np.ndarray] = []  # uint8 (height, width)
         self.records: list[LineRecord] = []
+        # (width, height) of each line as cut, before resizing: maps positions back to the source
+        self.sizes: list[tuple[int, int]] = []
         unknown: dict[str, int] = {}
         unknown_lines = 0
         page_cache: dict[Path, Image.Image] = {}
@@ -96,10 +98,12 @@ class LineDataset(Dataset[Sample]):
                             unknown[c] = unknown.get(c, 0) + 1
                 ids = [alphabet.index(c) for c in text if c in alphabet]
             try:
-                line = prepare_line(load_line_image(record, page_cache), height, normalize)
+                image = load_line_image(record, page_cache)
+                line = prepare_line(image, height, normalize)
             except DataError as exc:
                 report(exc)
                 continue
+            self.sizes.append(image.size)
             self.ids.append(record.id)
             self.texts.append(text)
             self.targets.append(torch.tensor(ids, dtype=torch.long))

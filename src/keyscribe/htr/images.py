@@ -65,11 +65,20 @@ def crop_box(
     found in the crop map back to the page by adding ``left`` and ``top``."""
     xs = [p[0] for p in polygon]
     ys = [p[1] for p in polygon]
+    left, top = crop_origin(polygon)
     return (
-        max(0, int(min(xs)) - CROP_MARGIN_PX),
-        max(0, int(min(ys)) - CROP_MARGIN_PX),
+        left,
+        top,
         min(page_size[0], int(max(xs)) + 1 + CROP_MARGIN_PX),
         min(page_size[1], int(max(ys)) + 1 + CROP_MARGIN_PX),
+    )
+
+
+def crop_origin(polygon: Sequence[tuple[float, float]]) -> tuple[int, int]:
+    """The page pixel at a line crop's top-left corner (see :func:`crop_box`)."""
+    return (
+        max(0, int(min(p[0] for p in polygon)) - CROP_MARGIN_PX),
+        max(0, int(min(p[1] for p in polygon)) - CROP_MARGIN_PX),
     )
 
 

@@ -1,10 +1,12 @@
-"""PAGE XML (2013 and 2019 schemas) and ALTO (v2-v4) pages: read text lines, write text back.
+"""PAGE XML (2013 and 2019 schemas) and ALTO (v2-v4) pages: read their text lines.
 
 A page names its image (PAGE ``Page/@imageFilename``, ALTO ``sourceImageInformation/fileName``),
 looked up beside the XML; each ``TextLine`` gives a polygon (PAGE ``Coords/@points``, ALTO
 ``Shape/Polygon/@POINTS``, or the ALTO ``HPOS VPOS WIDTH HEIGHT`` box) in pixels of the
 EXIF-oriented image, and an optional transcription (PAGE line-level ``TextEquiv/Unicode``, ALTO
-``String/@CONTENT`` joined by spaces). Problems raise DataError naming the XML file.
+``String/@CONTENT`` joined by spaces). Problems raise DataError naming the XML file; a line
+whose coordinates cannot be read is left out and its problem kept in ``Page.problems`` (naming
+the line id and its line in the XML), so that one bad line does not cost the whole page.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from lxml import etree
 
 from keyscribe.errors import DataError
 from keyscribe.htr.images import IMAGE_SUFFIXES
-from keyscribe.training.checkpoint_io import atomic_write_bytes
 
 PAGE_NAMESPACES = {
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15": "2013",
@@ -183,71 +184,3 @@ def read_page(path: str | Path) -> Page:
     raise DataError(
         xml, f"neither PAGE (PcGts) nor ALTO (alto) XML: root element is {_local(root)!r}"
     )
-
-
-def write_page_text(
-    page: Page, texts: dict[str, str], out: str | Path, confidences: dict[str, float] | None = None
-) -> Path:
-    """A copy of the page's XML with each line's text replaced by ``texts[line id]``.
-
-    PAGE: the line-level ``TextEquiv`` is replaced (words and glyphs are left alone);
-    ALTO: the line's ``String``/``SP``/``HYP`` children become one ``String`` holding the text.
-    """
-    confidences = confidences or {}
-    for line in page.lines:
-        if line.id not in texts:
-            continue
-        el, text = line.element, texts[line.id]
-        ns = etree.QName(el).namespace
-        if page.format.startswith("page"):
-            for old in el.findall(_tag(ns, "TextEquiv")):
-                el.remove(old)
-            equiv = etree.Element(_tag(ns, "TextEquiv"))
-            if line.id in confidences:
-                equiv.set("conf", f"{confidences[line.id]:.4f}")
-            etree.SubElement(equiv, _tag(ns, "Unicode")).text = text
-            # schema order: ... Coords, Baseline, Word*, TextEquiv, TextStyle, UserDefined, Labels
-            later = [
-                c
-                for c in el
-                if isinstance(c.tag, str) and _local(c) in ("TextStyle", "UserDefined", "Labels")
-            ]
-            if later:
-                later[0].addprevious(equiv)
-            else:
-                el.append(equiv)
-        else:
-            for old in [
-                c for c in el if isinstance(c.tag, str) and _local(c) in ("String", "SP", "HYP")
-            ]:
-                el.remove(old)
-            string = etree.SubElement(el, _tag(ns, "String"))
-            string.set("CONTENT", text)
-            for key in ("HPOS", "VPOS", "WIDTH", "HEIGHT"):
-                if el.get(key) is not None:
-                    string.set(key, el.get(key, ""))
-            if line.id in confidences:
-                string.set("WC", f"{confidences[line.id]:.4f}")
-    out = Path(out)
-    # temporary file + fsync + rename: a crash never leaves a half-written page behind
-    atomic_write_bytes(out, etree.tostring(page.tree, xml_declaration=True, encoding="UTF-8"))
-    return out
-
-
-def write_transcription(
-    xml: str | Path, results: list[dict], out_dir: str | Path | None = None
-) -> Path:
-    """Recognised lines (``id``, ``text``, ``confidences``) -> ``<out_dir>/<name>.keyscribe.xml``,
-    a copy of the page with their text (``out_dir`` defaults to the page's folder)."""
-    xml = Path(xml)
-    page = read_page(xml)
-    texts = {r["id"]: r["text"] for r in results}
-    confidences = {
-        r["id"]: sum(r["confidences"]) / len(r["confidences"])
-        for r in results
-        if r.get("confidences")
-    }
-    out = Path(out_dir or xml.parent) / f"{xml.stem}.keyscribe.xml"
-    if out.resolve() == xml.resolve():
-        raise DataError(xml, "refusing to overwrite the input page")
-    return write_page_text(page, texts, out, confidences)

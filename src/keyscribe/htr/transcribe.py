@@ -1,0 +1,140 @@
+"""``keyscribe transcribe`` for HTR: lines recognised with word and glyph positions, and pages
+written back (see :mod:`keyscribe.htr.page_output`).
+
+Each line runs through the network once (lines of similar width batched together); the decoded
+labels are aligned to the line's frames (:mod:`keyscribe.htr.positions`) and placed in the line
+image (a line given directly) or on the page (a line of a PAGE/ALTO file). A page input is an
+``.xml`` file, a folder of them, a glob or a manifest; anything else is a line source as
+:func:`keyscribe.htr.lines.read_lines` reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keyscribe.errors import DataError
+from keyscribe.htr.images import crop_origin
+from keyscribe.htr.page_output import input_format, output_path, write_page
+from keyscribe.htr.pages import read_page
+from keyscribe.htr.pagesets import is_mets, is_page_set, page_files
+from keyscribe.htr.positions import LineGeometry, LineLayout, label_extents, layout_line
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PageOutput:
+    """Where recognised pages go: ``format`` (alto, page, txt, json; None: the input's own
+    format), ``out_dir`` (None: beside each input), ``tagged`` (name ``<stem>.keyscribe.<ext>``
+    rather than ``<stem>.<ext>``), ``glyphs`` (a Glyph per character too)."""
+
+    format: str | None = None
+    out_dir: Path | None = None
+    tagged: bool = True
+    glyphs: bool = False
+
+
+def geometry(dataset: Any, index: int) -> LineGeometry:
+    """How line ``index`` of a LineDataset sits in its source image."""
+    record = dataset.records[index]
+    crop_width, crop_height = dataset.sizes[index]
+    width = int(dataset.lines[index].shape[1])
+    if record.polygon is None:
+        return LineGeometry(0, 0, crop_width, crop_height, width)
+    left, top = crop_origin(record.polygon)
+    return LineGeometry(left, top, crop_width, crop_height, width, tuple(record.polygon))
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    return result.to_json() if hasattr(result, "to_json") else dict(result)
+
+
+def recognize(
+    recognizer: Any, dataset: Any, on_page: bool, batch_size: int = 16
+) -> list[tuple[dict[str, Any], LineLayout]]:
+    """Every line of ``dataset`` -> its result (the keys ``transcribe --json`` prints, words
+    with ``conf x0 x1``; ``y0 y1 polygon`` on a page) and its layout, in dataset order."""
+    n = len(dataset)
+    order = sorted(range(n), key=dataset.widths.__getitem__)
+    out: list[tuple[dict[str, Any], LineLayout] | None] = [None] * n
+    blank = recognizer.alphabet.blank
+    for start in range(0, n, batch_size):
+        batch = order[start : start + batch_size]
+        samples = [dataset[i] for i in batch]
+        began = time.perf_counter()
+        outputs = recognizer.batch_log_probs(samples)
+        elapsed = (time.perf_counter() - began) / len(samples)
+        for i, sample, (log_probs, frames) in zip(batch, samples, outputs, strict=True):
+            result = _as_dict(recognizer._describe(sample, log_probs, frames, elapsed))
+            ids = result["label_ids"]
+            lp = log_probs[:frames].detach().cpu().double().numpy()
+            layout = layout_line(
+                sample.id,
+                [recognizer.alphabet.symbol(k) for k in ids],
+                result["confidences"],
+                label_extents(np.asarray(lp), ids, blank),
+                frames,
+                geometry(dataset, i),
+            )
+            result["words"] = _words_json(result.get("words", []), layout, on_page)
+            result["conf"] = None if layout.conf is None else round(layout.conf, 4)
+            out[i] = (result, layout)
+    return [item for item in out if item is not None]
+
+
+def _words_json(
+    words: Sequence[dict[str, Any]], layout: LineLayout, on_page: bool
+) -> list[dict[str, Any]]:
+    """The decoder's words (text, label span, confidence) with their positions."""
+    placed = [w.as_json(page=on_page) for w in layout.words]
+    if len(words) != len(placed):
+        return placed
+    return [
+        {**p, **{k: w[k] for k in ("start", "end", "confidence") if k in w}}
+        for p, w in zip(placed, words, strict=True)
+    ]
+
+
+def transcribe_inputs(
+    recognizer: Any,
+    inputs: Sequence[str | Path],
+    output: PageOutput,
+    wrote: Callable[[Path], None] = lambda path: None,
+) -> list[dict[str, Any]]:
+    """Recognise every input; pages are written per ``output`` (``wrote`` hears of each file).
+    Returns the per-line results, inputs in order."""
+    results: list[dict[str, Any]] = []
+    for source in inputs:
+        if is_page_set(source) or Path(source).suffix.lower() == ".xml":
+            xmls = [x for x in page_files(source) if not (x.is_file() and is_mets(x))]
+            for xml in xmls:
+                try:
+                    results += _transcribe_page(recognizer, xml, output, wrote)
+                except DataError as exc:
+                    if len(xmls) == 1:
+                        raise
+                    log.warning("skipping page: %s", exc)
+        else:
+            dataset = recognizer.dataset(source)
+            results += [result for result, _ in recognize(recognizer, dataset, on_page=False)]
+    return results
+
+
+def _transcribe_page(
+    recognizer: Any, xml: Path, output: PageOutput, wrote: Callable[[Path], None]
+) -> list[dict[str, Any]]:
+    page = read_page(xml)
+    dataset = recognizer.dataset(xml)
+    recognized = recognize(recognizer, dataset, on_page=True)
+    layouts = {layout.id: layout for _, layout in recognized}
+    fmt = output.format or input_format(page)
+    out = output_path(xml, fmt, output.out_dir, output.tagged)
+    wrote(write_page(page, layouts, fmt, out, output.glyphs))
+    return [result for result, _ in recognized]
