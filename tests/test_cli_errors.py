@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from fixtures.sessions import key, write_session
+from helpers.sessions import key, write_session
 from keyscribe.cli import main
 
 

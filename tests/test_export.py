@@ -8,9 +8,10 @@ import pytest
 import torch
 import yaml
 
-from fixtures.sessions import key, write_session
+from helpers.checkpoints import EMG_TINY, LINES, REPO, save_untrained
+from helpers.cli import run_cli
+from helpers.sessions import key, write_session
 from keyscribe import api
-from robustness.conftest import EMG_TINY, LINES, REPO, run_cli, save_untrained
 
 EMG_ENCODERS = {
     "tdsconv": ["model.encoder.block_channels=[4]", "model.encoder.kernel_width=4"],

@@ -2,7 +2,7 @@ import json
 import sys
 from pathlib import Path
 
-from fixtures.sessions import key, write_session
+from helpers.sessions import key, write_session
 from keyscribe.cli import main
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
-from torch.utils.data import Dataset
 
 from keyscribe.alphabet import Alphabet
 from keyscribe.config import ExperimentConfig, to_dataclass
-from keyscribe.data.batch import Sample
 from keyscribe.data.module import CTCDataModule
+from keyscribe.domain import DomainSpec, get_domain
 from keyscribe.errors import ConfigError
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import (
@@ -38,7 +37,7 @@ class TDSConvOptions:
 @dataclass
 class RecurrentOptions:
     """Stacked bidirectional LSTM / GRU (semg-long-range-dependency Tables 1-2, 8);
-    ``bidirectional: false`` gives the causal variant that streams exactly (emg/streaming.py)."""
+    ``bidirectional: false`` gives the causal variant that streams exactly (emg/streaming/)."""
 
     hidden_size: int = 256
     num_layers: int = 2
@@ -50,7 +49,7 @@ class RecurrentOptions:
 @dataclass
 class TDSConvLSTMOptions(TDSConvOptions):
     """TDSConv baseline + one bidirectional LSTM layer (Table 7); ``lstm_bidirectional: false``
-    gives the causal hybrid that streams exactly (emg/streaming.py)."""
+    gives the causal hybrid that streams exactly (emg/streaming/)."""
 
     lstm_hidden_size: int = 512
     lstm_num_layers: int = 1
@@ -95,7 +94,9 @@ def _convresnet(n: int, o: ConvResNetOptions) -> ConvResNetEncoder:
 
 
 def _rnn(cell: str) -> Callable[[int, RecurrentOptions], nn.Module]:
-    return lambda n, o: RecurrentEncoder(n, cell, o.hidden_size, o.num_layers, o.dropout, o.bidirectional, o.output_dropout)
+    return lambda n, o: RecurrentEncoder(
+        n, cell, o.hidden_size, o.num_layers, o.dropout, o.bidirectional, o.output_dropout
+    )
 
 
 def _tdsconv_lstm(n: int, o: TDSConvLSTMOptions) -> nn.Module:
@@ -108,7 +109,9 @@ def _tdsconv_lstm(n: int, o: TDSConvLSTMOptions) -> nn.Module:
 
 def _convresnet_gru(n: int, o: ConvResNetGRUOptions) -> nn.Module:
     cnn = _convresnet(n, o)
-    gru = RecurrentEncoder(cnn.out_features, "gru", o.gru_hidden_size, o.gru_num_layers, o.gru_dropout)
+    gru = RecurrentEncoder(
+        cnn.out_features, "gru", o.gru_hidden_size, o.gru_num_layers, o.gru_dropout
+    )
     return SequentialEncoder(cnn, gru)
 
 
@@ -123,7 +126,9 @@ ENCODERS: dict[str, tuple[type, Callable[..., nn.Module]]] = {
 }
 
 
-def _options(kind_table: dict[str, tuple[type, Any]], section: str, spec: dict[str, Any]) -> tuple[str, Any, Any]:
+def _options(
+    kind_table: dict[str, tuple[type, Any]], section: str, spec: dict[str, Any]
+) -> tuple[str, Any, Any]:
     spec = dict(spec)
     kind = spec.pop("kind", None)
     if kind not in kind_table:
@@ -142,7 +147,11 @@ def scale_frames(options: Any, frame_scale: float) -> Any:
     domain's frame rate changes (e.g. the sEMG hop-length study)."""
     if frame_scale == 1.0:
         return options
-    scaled = {f.name: max(1, round(getattr(options, f.name) * frame_scale)) for f in fields(options) if f.metadata.get("frames")}
+    scaled = {
+        f.name: max(1, round(getattr(options, f.name) * frame_scale))
+        for f in fields(options)
+        if f.metadata.get("frames")
+    }
     return replace(options, **scaled)
 
 
@@ -151,61 +160,25 @@ def build_encoder(spec: dict[str, Any], num_features: int, frame_scale: float = 
     return factory(num_features, scale_frames(options, frame_scale))
 
 
-# -- domains --------------------------------------------------------------------------------------
+# -- models, data, decoders of a domain ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DomainSpec:
-    """What a domain provides to the shared core."""
-
-    schema: type  # experiment dataclass with the domain's ``data`` options
-    alphabet: Callable[[Any], Alphabet]  # cfg -> alphabet (may read training text)
-    frontend: Callable[[Any], nn.Module]  # cfg -> front end with ``out_features``
-    datasets: Callable[[Any, Alphabet], dict[str, Dataset[Sample]]]  # train/val(/test) splits
-    eval_dataset: Callable[[Any, Path, Alphabet], Dataset[Sample]]  # a user path -> items to score
-    test_batch_size: int = 1
-    # cfg -> factor for encoder sizes given in frames (see scale_frames); 1.0 keeps them
-    frame_scale: Callable[[Any], float] = lambda cfg: 1.0
-    # cfg -> one model input (1, time, ...) for counting MACs per frame; None skips the count
-    example_input: Callable[[Any], Any] | None = None
-    # alphabet -> decoding.charlm.LMView (how its classes look to a character LM); None: plain
-    lm_view: Callable[[Alphabet], Any] | None = None
-
-
-def _emg_spec() -> DomainSpec:
-    from keyscribe.emg import domain
-
-    return domain.SPEC
-
-
-def _htr_spec() -> DomainSpec:
-    from keyscribe.htr import domain
-
-    return domain.SPEC
-
-
-DOMAINS: dict[str, Callable[[], DomainSpec]] = {"emg": _emg_spec, "htr": _htr_spec}
-
-
-def domain_spec(name: str) -> DomainSpec:
-    if name not in DOMAINS:
-        raise ConfigError(None, f"domain must be one of {sorted(DOMAINS)}, got '{name}'")
-    return DOMAINS[name]()
-
-
-def experiment_schema(domain: str) -> type:
-    return domain_spec(domain).schema
+def check_model_options(cfg: ExperimentConfig, spec: DomainSpec) -> None:
+    """Refuse a bad ``model.encoder`` or ``model.frontend`` section now (ConfigError naming the
+    key): the front end is built once, which checks its options the way training will."""
+    _options(ENCODERS, "model.encoder", cfg.model.encoder)
+    spec.frontend(cfg)
 
 
 def build_model(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCModel:
-    spec = domain_spec(cfg.domain)
+    spec = get_domain(cfg.domain)
     frontend = spec.frontend(cfg)
     encoder = build_encoder(cfg.model.encoder, frontend.out_features, spec.frame_scale(cfg))
     return CTCModel(frontend, encoder, alphabet.num_classes, cfg.model.shortcut.kernel)
 
 
 def build_datamodule(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCDataModule:
-    spec = domain_spec(cfg.domain)
+    spec = get_domain(cfg.domain)
     return CTCDataModule(
         lambda: spec.datasets(cfg, alphabet),
         batch_size=cfg.data.batch_size,
@@ -215,34 +188,21 @@ def build_datamodule(cfg: ExperimentConfig, alphabet: Alphabet) -> CTCDataModule
     )
 
 
-def lm_view(domain: str, alphabet: Alphabet) -> Any:
+def lm_view(spec: DomainSpec, alphabet: Alphabet) -> Any:
     """The domain's view of its alphabet for a character LM (``LMView.plain`` when it has none)."""
     from keyscribe.decoding.charlm import LMView
 
-    spec = domain_spec(domain)
     return spec.lm_view(alphabet) if spec.lm_view is not None else LMView.plain(alphabet)
 
 
 def build_beam_decoder(
-    domain: str, alphabet: Alphabet, lm: str | Path | None, options: Any = None
+    spec: DomainSpec, alphabet: Alphabet, lm: str | Path | None, options: Any = None
 ) -> Any:
     """A ``decoding.beam.BeamDecoder`` for a domain's alphabet; ``lm="default"`` is the default
     English character LM (built into the cache directory on first use)."""
     from keyscribe.decoding.beam import BeamDecoder
-    from keyscribe.decoding.charlm import default_lm_path
+    from keyscribe.decoding.default_lm import default_lm_path
 
     if lm == "default":
         lm = default_lm_path()
-    return BeamDecoder(alphabet, options, lm, lm_view(domain, alphabet))
-
-
-def transcriptions(path: str | Path) -> list[str]:
-    """The texts of an HTR line source (a folder with .gt.txt files, PAGE/ALTO XML, a TSV, an
-    IAM lines.txt): a corpus for a character LM."""
-    from keyscribe.htr.lines import read_lines, texts
-
-    return texts(read_lines(path))
-
-
-def options_dict(options: Any) -> dict[str, Any]:
-    return asdict(options)
+    return BeamDecoder(alphabet, options, lm, lm_view(spec, alphabet))

@@ -3,7 +3,8 @@
 A config file may name one or more ``base:`` files (paths relative to itself), merged first;
 ``--set key.path=value`` overrides come last. Unknown keys and wrong types stop the run with the
 file, the key and the expected type. Domain-specific data options are their own dataclasses,
-chosen by the ``domain`` key (see ``builders.EXPERIMENT_SCHEMAS``).
+chosen by the ``domain`` key (each domain's spec names its schema: keyscribe/domain.py); the
+whole tree is validated in experiment.py.
 """
 
 from __future__ import annotations
@@ -130,7 +131,14 @@ class ModelConfig:
 
 @dataclass
 class DecoderConfig:
-    kind: str = "greedy"
+    """How ``evaluate`` and ``transcribe`` decode a checkpoint when not told otherwise."""
+
+    kind: str = "greedy"  # greedy | beam
+    lm: str = "auto"  # beam: an ARPA file, "default", "auto" (the domain's default LM) or "none"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("greedy", "beam"):
+            raise ConfigError(None, f"decoder.kind must be greedy or beam, got {self.kind!r}")
 
 
 @dataclass
@@ -168,13 +176,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_KINDED = ("encoder", "frontend")  # sections whose options depend on their ``kind``
+
+
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key != "encoder":
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in _KINDED:
             out[key] = _deep_merge(out[key], value)
         elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            # a new encoder kind replaces the old options; the same kind refines them
+            # a new encoder (front end) kind replaces the old options; the same kind refines them
             same = value.get("kind", out[key].get("kind")) == out[key].get("kind")
             out[key] = _deep_merge(out[key], value) if same else dict(value)
         else:
@@ -234,6 +245,15 @@ def to_dataclass(tree: Mapping[str, Any], schema: type, source: str | Path | Non
         elif key:
             msg = f"config key '{key}': {msg}"
         raise ConfigError(source, msg) from None
+
+
+def to_options(tree: Mapping[str, Any], schema: type, section: str) -> Any:
+    """A config section's options (``model.frontend``, ...) as ``schema``; errors name the
+    section, and the caller's loader adds the file."""
+    try:
+        return to_dataclass(tree, schema, None)
+    except ConfigError as exc:
+        raise ConfigError(None, f"{section}: {exc.problem}") from None
 
 
 def to_yaml(cfg: Any) -> str:

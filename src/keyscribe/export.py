@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from keyscribe.atomic import atomic_write_bytes
 from keyscribe.errors import CheckpointError
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.deformable import DeformConv2d
-from keyscribe.training.checkpoint_io import atomic_write_bytes
 
 OPSET = 17
 INPUT_NAMES = ["inputs", "lengths"]

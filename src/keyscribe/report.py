@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from keyscribe.training.checkpoint_io import atomic_write_bytes, atomic_write_text
+from keyscribe.atomic import atomic_write_bytes, atomic_write_text
 
 COLUMNS = (
     "run",

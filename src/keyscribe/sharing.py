@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from keyscribe import bundled
+from keyscribe.checkpoints import load_model
 from keyscribe.config import to_plain
-from keyscribe.errors import CheckpointError, ConfigError, DataError
+from keyscribe.errors import DataError
 from keyscribe.model_card import default_card
 from keyscribe.model_file import (
     ModelFile,
     is_model_file,
     read_metadata,
-    read_model_file,
     state_for_export,
     write_model_file,
 )
@@ -31,8 +31,6 @@ def card_of(path_or_name: str | Path) -> str:
         return model.card.read_text(encoding="utf-8")
     if is_model_file(path_or_name):
         return read_metadata(path_or_name)["keyscribe.card"]
-    from keyscribe.api import load_model
-
     recognizer = load_model(path_or_name)
     return default_card(
         recognizer.config, recognizer.alphabet, _count(recognizer.model), recognizer.path
@@ -44,8 +42,6 @@ def export_safetensors(
 ) -> dict[str, Any]:
     """Write ``checkpoint``'s weights, config, charset and card (``card``: a markdown file; by
     default the model's own card) to a ``.safetensors`` file at ``out``."""
-    from keyscribe.api import load_model
-
     recognizer = load_model(checkpoint)
     if card is not None:
         try:
@@ -70,29 +66,3 @@ def export_safetensors(
         "parameters": _count(recognizer.model),
         "bytes": path.stat().st_size,
     }
-
-
-def load_model_file(path: str | Path) -> Any:
-    """A :class:`~keyscribe.api.Recognizer` from a keyscribe ``.safetensors`` file."""
-    from keyscribe import builders
-    from keyscribe.alphabet import Alphabet
-    from keyscribe.api import Recognizer, config_from_tree
-
-    path = Path(path)
-    model_file = read_model_file(path)
-    try:
-        cfg = config_from_tree(model_file.config, path)
-        alphabet = Alphabet.from_dict(model_file.alphabet)
-    except ConfigError as exc:
-        raise CheckpointError(path, f"its config: {exc.problem}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"damaged metadata ({exc.__class__.__name__}: {exc})") from None
-    model = builders.build_model(cfg, alphabet)
-    try:
-        model.load_state_dict(model_file.state)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            path, f"weights do not fit the model it describes ({str(exc).splitlines()[0]})"
-        ) from None
-    model.eval()
-    return Recognizer(model, alphabet, cfg, path)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from keyscribe.atomic import atomic_write_text
 from keyscribe.errors import ConfigError
-from keyscribe.training.checkpoint_io import atomic_write_text
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fixtures.sessions import key, write_session
+from helpers.sessions import key, write_session
 from keyscribe import api, builders
 from keyscribe.cli import app
 from keyscribe.config import to_plain
 from keyscribe.decoding.charlm import CharLM
+from keyscribe.domain import get_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -20,7 +21,7 @@ def untrained_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised quickstart model saved as a keyscribe checkpoint."""
     torch.manual_seed(0)
     cfg = api.load_config(ROOT / "configs/emg/quickstart.yaml")
-    alphabet = builders.domain_spec("emg").alphabet(cfg)
+    alphabet = get_domain("emg").alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
     path = tmp_path_factory.mktemp("ckpt") / "untrained.ckpt"
     state = {f"model.{k}": v for k, v in model.state_dict().items()}

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from keyscribe.decoding.charlm import BOS, EOS, SPACE, UNK, CharLM, sonnets_lines
+from keyscribe.decoding.charlm import BOS, EOS, SPACE, UNK, CharLM
+from keyscribe.decoding.default_lm import sonnets_lines
 from keyscribe.decoding.lm_build import build_arpa, kn_discounts
 
 

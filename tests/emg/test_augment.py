@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.sessions import key, write_session
+from helpers.sessions import key, write_session
 from keyscribe import api
 from keyscribe.emg.augment import down_up_session
 from keyscribe.emg.channels import fit_pca, selected_electrodes

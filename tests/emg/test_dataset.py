@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.sessions import key, write_session
+from helpers.sessions import key, write_session
 from keyscribe.emg.dataset import (
     WindowedSessionDataset,
     index_sessions,

@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from fixtures.sessions import T0, key, write_session
+from helpers.sessions import T0, key, write_session
 from keyscribe.emg.session import EmgSession
 from keyscribe.errors import DataError
 

@@ -13,20 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.sessions import key, write_session
+from helpers.checkpoints import EMG_TINY, HTR_TINY, LINES, REPO, save_untrained
+from helpers.cli import assert_user_error, run_cli
+from helpers.sessions import key, write_session
 from keyscribe import api, builders
 from keyscribe.decoding.greedy import IncrementalGreedy, decode_greedy
+from keyscribe.domain import get_domain
 from keyscribe.emg.streaming import StreamingOptions, StreamingRecognizer
 from keyscribe.errors import DataError
-from robustness.conftest import (
-    EMG_TINY,
-    HTR_TINY,
-    LINES,
-    REPO,
-    assert_user_error,
-    run_cli,
-    save_untrained,
-)
 
 TOLERANCE = 1e-5
 SAMPLES = 3000  # 1.5 s at 2 kHz: 184 spectrogram frames
@@ -53,7 +47,7 @@ def recognizer(encoder: str) -> api.Recognizer:
         REPO / "configs/emg/quickstart.yaml",
         ["model.frontend.mlp_features=[16]", f"model.encoder={ENCODERS[encoder]}"],
     )
-    alphabet = builders.domain_spec("emg").alphabet(cfg)
+    alphabet = get_domain("emg").alphabet(cfg)
     torch.manual_seed(0)
     return api.Recognizer(builders.build_model(cfg, alphabet).eval(), alphabet, cfg)
 
@@ -191,6 +185,6 @@ def test_cli_stream_bad_input(
 )
 def test_streaming_configs_stream_exactly(config: Path) -> None:
     cfg = api.load_config(config)
-    alphabet = builders.domain_spec("emg").alphabet(cfg)
+    alphabet = get_domain("emg").alphabet(cfg)
     rec = api.Recognizer(builders.build_model(cfg, alphabet), alphabet, cfg)
     assert StreamingRecognizer(rec).exact

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from keyscribe import api
 from keyscribe.cli import app
+from keyscribe.domain import get_domain
 
 TINY = {
     "domain": "htr",
@@ -70,7 +71,7 @@ def test_init_from_copies_weights_and_maps_the_charset(
     from keyscribe import builders
 
     cfg = api.load_config(trained["config"], [*trained["overrides"], "data.charset_extra=XYZ"])
-    alphabet = builders.domain_spec("htr").alphabet(cfg)
+    alphabet = get_domain("htr").alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
     info = api.initialise_from(model, alphabet, trained["results"]["best_checkpoint"])
     assert info["tensors_copied"] == info["tensors"]

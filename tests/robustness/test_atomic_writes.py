@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from keyscribe.training.checkpoint_io import atomic_torch_save
+from keyscribe.atomic import atomic_torch_save
 
 WRITER = r"""
 import os, sys, time, torch
-from keyscribe.training.checkpoint_io import atomic_torch_save
+from keyscribe.atomic import atomic_torch_save
 target, mode = sys.argv[1], sys.argv[2]
 if mode == "stall-in-fsync":  # the temp file is complete, the rename has not happened yet
     real = os.fsync

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.sessions import key, write_session
-from robustness.conftest import LINES, assert_user_error, run_cli
+from helpers.checkpoints import LINES
+from helpers.cli import assert_user_error, run_cli
+from helpers.sessions import key, write_session
 
 
 def _config(tmp_path: Path, emg_config: Path, body: str) -> Path:

@@ -12,8 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
-from fixtures.sessions import T0, key, write_session
-from robustness.conftest import EMG_TINY, assert_user_error, run_cli
+from helpers.checkpoints import EMG_TINY
+from helpers.cli import assert_user_error, run_cli
+from helpers.sessions import T0, key, write_session
 
 N = 4000  # samples: 2 s, two 1 s training windows
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.checkpoints import LINES
+from helpers.cli import assert_user_error, run_cli
 from keyscribe import api
-from robustness.conftest import LINES, assert_user_error, run_cli
 
 PAGES = LINES.parent / "pages"
 SOURCE = sorted(LINES.glob("*.jpg"))[0]

@@ -1,5 +1,5 @@
 """Long sessions in bounded memory: whole-session transcription is computed chunk by chunk
-(keyscribe/emg/stream.py) with the same outputs as reading the session whole, and a 30-minute
+(keyscribe/emg/streaming/chunked.py) with the same outputs as reading the session whole, and a 30-minute
 session is inspected and transcribed with a peak RSS far below what it takes in memory."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fixtures.sessions import key, write_session
+from helpers.checkpoints import EMG_TINY, save_untrained
+from helpers.sessions import key, write_session
 from keyscribe import api
 from keyscribe.decoding.confidence import best_path_confidences, label_confidences
 from keyscribe.decoding.greedy import decode_greedy
-from keyscribe.emg import stream
-from keyscribe.emg.stream import streamed_log_probs
-from robustness.conftest import EMG_TINY, save_untrained
+from keyscribe.emg.streaming import whole_session
+from keyscribe.emg.streaming.chunked import streamed_log_probs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,7 +110,7 @@ def test_causal_lstm_session_streams_exactly(tmp_path: Path, monkeypatch) -> Non
     whole = recognizer._results([recognizer.dataset(path)[0]])[0]
     sizes = _read_sizes(monkeypatch)
     streamed = recognizer.transcribe(path)[0]
-    assert max(sizes) <= stream.READ_SECONDS * 2000 < 75_000  # never read whole
+    assert max(sizes) <= whole_session.READ_SECONDS * 2000 < 75_000  # never read whole
     for field in ("text", "label_ids", "reference_ids", "typed_text"):
         assert streamed[field] == whole[field], field
     np.testing.assert_allclose(streamed["confidences"], whole["confidences"], atol=1e-5)
@@ -125,10 +125,10 @@ def test_long_session_of_bidirectional_model_is_windowed(tmp_path: Path, monkeyp
     dataset = recognizer.dataset(path)
     whole, n = recognizer.log_probs(dataset[0])
     sizes = _read_sizes(monkeypatch)
-    assert stream.carried_state_log_probs(recognizer, dataset) is None  # short: read whole, exact
-    monkeypatch.setattr(stream, "LONG_SESSION_S", 20.0)  # this 37.5 s session is now "long"
-    windowed, length = stream.carried_state_log_probs(recognizer, dataset)
-    assert max(sizes) <= stream.READ_SECONDS * 2000 < 75_000
+    assert whole_session.carried_state_log_probs(recognizer, dataset) is None  # short: read whole, exact
+    monkeypatch.setattr(whole_session, "LONG_SESSION_S", 20.0)  # this 37.5 s session is now "long"
+    windowed, length = whole_session.carried_state_log_probs(recognizer, dataset)
+    assert max(sizes) <= whole_session.READ_SECONDS * 2000 < 75_000
     assert length == n
     # 10 s of context either side: frames away from a window's edge see what they see whole
     agree = (windowed.argmax(-1) == whole[:n].argmax(-1)).float().mean().item()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.sessions import write_easy_dataset
+from helpers.sessions import write_easy_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """\

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import keyscribe as ks
-from fixtures.sessions import write_easy_dataset
+from helpers.sessions import write_easy_dataset
+from keyscribe.domain import get_domain
 
 TINY = [
     "model.frontend.mlp_features=[32]",
@@ -44,10 +45,10 @@ def test_overfit_cer_falls_and_checkpoint_reloads(easy_dir: Path, tmp_path: Path
          "trainer.check_val_every_n_epoch=400", "optim.lr=0.01", "optim.scheduler=constant"],
     )
     torch.manual_seed(0)
-    untrained = ks.api.Recognizer(ks.builders.build_model(cfg, ks.api.builders.domain_spec("emg").alphabet(cfg)),
-                                  ks.api.builders.domain_spec("emg").alphabet(cfg), cfg)
+    untrained = ks.api.Recognizer(ks.builders.build_model(cfg, get_domain("emg").alphabet(cfg)),
+                                  get_domain("emg").alphabet(cfg), cfg)
     train_session = easy_dir / "a.hdf5"
-    before = ks.api.evaluate_dataset(untrained, ks.api.builders.domain_spec("emg").eval_dataset(cfg, train_session, untrained.alphabet))
+    before = ks.api.evaluate_dataset(untrained, get_domain("emg").eval_dataset(cfg, train_session, untrained.alphabet))
     results = ks.train(cfg)
     assert results["epochs"] == 400 and results["steps"] == 400
     after = ks.evaluate(tmp_path / "last.ckpt", train_session)

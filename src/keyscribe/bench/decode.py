@@ -35,36 +35,33 @@ from keyscribe.bench.harness import (
     set_threads,
     table,
 )
+from keyscribe.domain import get_domain
 from keyscribe.emg.keys import EMG_ALPHABET
 
 
 def _model_items(checkpoint: str, data: str, max_items: int | None) -> tuple[str, Any, list[Any]]:
     """Each item's log-probs (the network runs once), reference and seconds of signal."""
-    from keyscribe import api, builders
+    from keyscribe import api
     from keyscribe.metrics import reference_tokens
 
     recognizer = api.load_model(checkpoint)
     cfg, alphabet = recognizer.config, recognizer.alphabet
-    dataset: Any = builders.domain_spec(cfg.domain).eval_dataset(cfg, Path(data), alphabet)
+    dataset: Any = get_domain(cfg.domain).eval_dataset(cfg, Path(data), alphabet)
     items = []
     for i in range(min(len(dataset), max_items or len(dataset))):
         sample = dataset[i]
         log_probs, length = recognizer.log_probs(sample)
-        if cfg.domain == "emg":
-            from keyscribe.emg.session import SAMPLE_RATE_HZ
-
-            seconds = sample.inputs.shape[0] * cfg.data.hop_length / SAMPLE_RATE_HZ
-            reference: list[Any] = sample.targets.tolist()
-        else:
-            seconds = 0.0
-            reference = reference_tokens(sample.text, sample.targets.tolist())
+        spec = get_domain(cfg.domain)
+        seconds = spec.signal_seconds(cfg, sample) if spec.signal_seconds else 0.0
+        text = sample.text if spec.exact_text else None
+        reference = reference_tokens(text, sample.targets.tolist())
         items.append((log_probs[:length].clone(), reference, seconds))
     return cfg.domain, alphabet, items
 
 
 def simulated_item(seconds: float, seed: int = 0) -> tuple[torch.Tensor, list[int], float]:
     """Simulated sEMG log-probs ``(time, 99)`` at 125 frames/s, their key labels, the seconds."""
-    from keyscribe.decoding.charlm import sonnets_lines
+    from keyscribe.decoding.default_lm import sonnets_lines
     from keyscribe.emg.keys import text_to_labels
 
     rng = np.random.default_rng(seed)
@@ -101,7 +98,8 @@ def run(
         domain, alphabet, items = _model_items(checkpoint, data, max_items)
     else:
         raise ValueError("give a checkpoint and data, or simulate > 0")
-    emg = domain == "emg"
+    as_text = get_domain(domain).exact_text
+    timed = not as_text and sum(seconds for *_, seconds in items) > 0  # items of a signal
 
     def greedy(lp: torch.Tensor) -> list[int]:
         return decode_greedy(lp[None], torch.tensor([len(lp)]), alphabet.blank)[0]
@@ -109,13 +107,13 @@ def run(
     decoders: list[tuple[str, str, Any]] = [("greedy", "-", greedy)]
     for backend in backends:
         plain = BeamOptions(beam_size=beam_size, insertion_bonus=0.0, backend=backend)
-        beam = builders.build_beam_decoder(domain, alphabet, None, plain)
+        beam = builders.build_beam_decoder(get_domain(domain), alphabet, None, plain)
         decoders.append(("beam", backend, lambda lp, d=beam: list(d.decode(lp)[0].label_ids)))
         if lm:
             options = BeamOptions(
                 beam_size, lm_weight=lm_weight, insertion_bonus=insertion_bonus, backend=backend
             )
-            with_lm = builders.build_beam_decoder(domain, alphabet, lm, options)
+            with_lm = builders.build_beam_decoder(get_domain(domain), alphabet, lm, options)
             decoders.append(
                 ("beam+lm", backend, lambda lp, d=with_lm: list(d.decode(lp)[0].label_ids))
             )
@@ -127,7 +125,7 @@ def run(
         decode(items[0][0])  # warm-up: loads the LM
         counts = EditCounts()
         for lp, reference, _ in items:
-            counts.add(reference, hypothesis_tokens(decode(lp), alphabet, as_text=not emg))
+            counts.add(reference, hypothesis_tokens(decode(lp), alphabet, as_text=as_text))
         # every item decoded, repeated until 10 ms have passed (greedy on a short item is faster)
         elapsed = measure(lambda decode=decode: [decode(lp) for lp, _, _ in items]).wall
         per_s = ratio(frames, elapsed)
@@ -138,7 +136,7 @@ def run(
             "seconds": round(elapsed, 5),
             "frames_per_s": None if per_s is None else round(per_s),
         }
-        if emg:
+        if timed:
             rtf = ratio(elapsed, signal)
             row["real_time_factor"] = None if rtf is None else float(f"{rtf:.3g}")  # greedy: ~1e-4
         else:
@@ -167,7 +165,7 @@ def print_table(out: dict[str, Any]) -> None:
         f"of signal; beam {out['beam_size']}, LM {out['lm']} (weight {out['lm_weight']}, "
         f"bonus {out['insertion_bonus']})"
     )
-    speed = "real_time_factor" if out["domain"] == "emg" else "ms_per_line"
+    speed = "real_time_factor" if "real_time_factor" in out["results"][0] else "ms_per_line"
     rows = [
         [r["decoder"], r["backend"], r["cer"], r["frames_per_s"], r[speed]] for r in out["results"]
     ]

@@ -33,6 +33,7 @@ from keyscribe.bench.harness import (
     set_threads,
     table,
 )
+from keyscribe.domain import get_domain
 
 # --quick: the budget recipe's layout with 4-channel convolutions on 12 synthetic lines
 QUICK = [
@@ -49,7 +50,7 @@ def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> di
 
     torch.manual_seed(0)
     cfg = api.load_config(config, overrides)
-    spec = builders.domain_spec(cfg.domain)
+    spec = get_domain(cfg.domain)
     alphabet = spec.alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
     datasets = spec.datasets(cfg, alphabet)

@@ -35,7 +35,8 @@ from keyscribe.bench.harness import (
     set_threads,
     table,
 )
-from keyscribe.emg import stream
+from keyscribe.domain import get_domain
+from keyscribe.emg.streaming import whole_session
 
 RATE_HZ = 2000
 T0 = 1_700_000_000.0
@@ -107,14 +108,14 @@ def tiny_checkpoint(path: Path, tiny: bool = False, encoder: str = "tdsconv") ->
     """An untrained quickstart-shaped model (weights do not matter for memory); ``tiny``:
     4 channels (the test's, faster)."""
     from keyscribe import api, builders
+    from keyscribe.atomic import atomic_torch_save
     from keyscribe.config import to_plain
-    from keyscribe.training.checkpoint_io import atomic_torch_save
 
     cfg = api.load_config(
         repo_config("emg/quickstart.yaml"),
         [f"out_dir={path.parent}", *(TINY if tiny else []), *ENCODERS[encoder]],
     )
-    alphabet = builders.domain_spec("emg").alphabet(cfg)
+    alphabet = get_domain("emg").alphabet(cfg)
     model = builders.build_model(cfg, alphabet)
     meta = {"config": to_plain(cfg), "domain": "emg", "format": 1, "alphabet": alphabet.to_dict()}
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -126,7 +127,7 @@ def run(
     minutes: float, folder: Path, tiny: bool = False, encoder: str = "tdsconv"
 ) -> dict[str, Any]:
     from keyscribe import api
-    from keyscribe.emg.inspect import inspect_session
+    from keyscribe.emg.session_info import inspect_session
 
     start = time.perf_counter()
     session = write_long_session(folder / "long.hdf5", minutes)
@@ -136,7 +137,7 @@ def run(
     out: dict[str, Any] = {
         "minutes": minutes,
         "model": ("tiny " if tiny else "quickstart ") + encoder,
-        "long_session_minutes": stream.LONG_SESSION_S / 60,
+        "long_session_minutes": whole_session.LONG_SESSION_S / 60,
         "samples": n,
         "file_mb": round(session.stat().st_size / 2**20, 1),
         "whole_in_memory_mb": round(n * 32 * 4 / 2**20 + (n - 64) // 16 * 32 * 33 * 4 / 2**20, 1),
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     set_threads(args.threads)
     minutes, tiny = (0.1, True) if args.quick else (args.minutes, args.tiny)
     if args.long_session_minutes is not None:
-        stream.LONG_SESSION_S = 60 * args.long_session_minutes
+        whole_session.LONG_SESSION_S = 60 * args.long_session_minutes
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         out = run(minutes, args.keep, tiny, args.encoder)

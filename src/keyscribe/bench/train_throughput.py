@@ -46,6 +46,7 @@ from keyscribe.bench.harness import (
     show_ratio,
     table,
 )
+from keyscribe.domain import get_domain
 from keyscribe.emg.keys import EMG_ALPHABET
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import TDSConv2dBlock, TDSConvEncoder
@@ -221,7 +222,7 @@ def run(
         else []
     )
     cfg = api.load_config(repo_config("emg/base.yaml"), overrides)
-    spec = builders.domain_spec("emg")
+    spec = get_domain("emg")
     assert spec.example_input is not None
     example = spec.example_input(cfg)  # (1, frames, band, channel, freq)
     batch_size = batch_size or (2 if quick else cfg.data.batch_size)

@@ -40,6 +40,7 @@ DECODERS = ("greedy", "beam", "beam+lm")
 
 def _recognizer(args: argparse.Namespace) -> Any:
     from keyscribe import api, builders
+    from keyscribe.domain import get_domain
 
     if args.checkpoint:
         return api.load_model(args.checkpoint)
@@ -49,19 +50,18 @@ def _recognizer(args: argparse.Namespace) -> Any:
         else []
     )
     cfg = api.load_config(args.config or repo_config("emg/baseline-tdsconv.yaml"), overrides)
-    alphabet = builders.domain_spec(cfg.domain).alphabet(cfg)
+    alphabet = get_domain(cfg.domain).alphabet(cfg)
     torch.manual_seed(0)
     return api.Recognizer(builders.build_model(cfg, alphabet), alphabet, cfg)
 
 
-def _use(recognizer: Any, decoder: str, args: argparse.Namespace) -> None:
+def _use(recognizer: Any, decoder: str, args: argparse.Namespace) -> Any:
     beam = {"beam_size": args.beam_size}
     if decoder == "greedy":
-        recognizer.use_decoder("greedy")
-    elif decoder == "beam":
-        recognizer.use_decoder("beam", None, beam)
-    else:
-        recognizer.use_decoder("beam", args.lm or "default", beam)
+        return recognizer.use_decoder("greedy")
+    if decoder == "beam":
+        return recognizer.use_decoder("beam", None, beam)
+    return recognizer.use_decoder("beam", args.lm or "default", beam)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(
                     f"--decoders: unknown decoder {decoder!r} (choose from {', '.join(DECODERS)})"
                 )
-            _use(recognizer, decoder, args)
-            results = recognizer.transcribe(session)  # warm-up: loads the LM, allocations
-            timing = measure(lambda: recognizer.transcribe(session))
+            decoding = _use(recognizer, decoder, args)
+            results = decoding.transcribe(session)  # warm-up: loads the LM, allocations
+            timing = measure(lambda decoding=decoding: decoding.transcribe(session))
             total, cpu = timing.wall, timing.cpu
             signal = _session_seconds(session)
             network = sum(r["seconds"] for r in results)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from keyscribe.decoding import cli as dec
+from keyscribe.cli import lm as dec
 from keyscribe.htr.cli import htr_app
 
 app = typer.Typer(

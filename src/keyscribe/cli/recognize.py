@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from keyscribe.cli import lm as dec
 from keyscribe.cli.app import app, print_json
-from keyscribe.decoding import cli as dec
 
 CHECKPOINT_HELP = (
     "A .ckpt from keyscribe or emg2qwerty (a pickle: trusted files only), a .safetensors file, "
@@ -24,7 +24,7 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     per_item: Annotated[bool, typer.Option("--per-item", help="Include each item's text.")] = False,
-    decoder: dec.DecoderOption = "greedy",
+    decoder: dec.DecoderOption = None,
     lm: dec.LMOption = "auto",
     beam_size: dec.BeamSizeOption = None,
     top_k: dec.TopKOption = None,
@@ -36,9 +36,7 @@ def evaluate(
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
-    scores = api.evaluate(checkpoint, data, decoder, lm, beam)
-    if not per_item:
-        scores.pop("results")
+    scores = api.evaluate(checkpoint, data, decoder, lm, beam).to_json(per_item=per_item)
     if as_json:
         print_json(scores)
         return
@@ -62,7 +60,7 @@ def transcribe(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (one object per input item).")
     ] = False,
-    decoder: dec.DecoderOption = "greedy",
+    decoder: dec.DecoderOption = None,
     lm: dec.LMOption = "auto",
     beam_size: dec.BeamSizeOption = None,
     top_k: dec.TopKOption = None,
@@ -108,20 +106,17 @@ def transcribe(
     position (x0, x1). A PAGE/ALTO page gets a copy holding the text, confidences and word boxes:
     <name>.keyscribe.xml beside it (or in --xml-out), or <out>/<name>.<ext> with --out."""
     from keyscribe import api
+    from keyscribe.evaluation import configured_decoder
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
-    recognizer = (
-        api.load_model(checkpoint).use_decoder(decoder, lm, beam).use_runtime(runtime, onnx)
-    )
-    if recognizer.domain == "htr":
-        from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
-
-        pages = PageOutput(page_format, out or xml_out, out is None, glyphs)
-        results = transcribe_inputs(
-            recognizer, inputs, pages, lambda path: typer.echo(f"wrote {path}", err=True)
-        )
+    recognizer = configured_decoder(api.load_model(checkpoint), decoder, lm, beam)
+    recognizer = recognizer.use_runtime(runtime, onnx)
+    files = recognizer.spec.transcribe_files
+    if files is not None:  # the domain writes documents back (HTR: PAGE/ALTO pages)
+        options = {"format": page_format, "out": out, "xml_out": xml_out, "glyphs": glyphs}
+        results = files(recognizer, inputs, options, lambda p: typer.echo(f"wrote {p}", err=True))
     else:
-        results = [r for path in inputs for r in recognizer.transcribe(path)]
+        results = [r.to_json() for path in inputs for r in recognizer.transcribe(path)]
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
         return
@@ -265,7 +260,7 @@ def tune_decoder(
     beam = dec.beam_overrides(beam_size, backend=backend)
     results = api.tune_decoder(checkpoint, data, lm, weights, bonus_values, beam or None)
     if out is not None:
-        from keyscribe.training.checkpoint_io import atomic_write_text
+        from keyscribe.atomic import atomic_write_text
 
         atomic_write_text(out, json.dumps(results, indent=2) + "\n")
     if as_json:

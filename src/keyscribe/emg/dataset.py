@@ -23,7 +23,7 @@ from keyscribe.data.batch import Sample
 from keyscribe.emg.augment import cache_folder, down_up_session
 from keyscribe.emg.channels import channel_projection
 from keyscribe.emg.config import EmgDataConfig
-from keyscribe.emg.session import EmgSession
+from keyscribe.emg.session import EmgSession, check_finite
 from keyscribe.emg.transforms import (
     AlignmentJitter,
     BandRotation,
@@ -142,13 +142,7 @@ class WindowedSessionDataset(Dataset[Sample]):
         left, right = self.padding
         start = max(offset - left, 0)
         emg, time = self.session.read(start, offset + self.window_length + right)
-        bad = ~np.isfinite(emg).all(axis=(1, 2))
-        if bad.any():
-            where = start + int(bad.argmax())
-            raise DataError(self.path, f"non-finite EMG sample at index {where} (window {idx})")
-        if not np.isfinite(time).all():
-            where = start + int((~np.isfinite(time)).argmax())
-            raise DataError(self.path, f"non-finite timestamp at index {where} (window {idx})")
+        check_finite(self.path, emg, time, start, f" (window {idx})")
         start_t = time[offset - start]
         end_t = time[offset + self.window_length - 1 - start]
         labels = self.session.labels(start_t, end_t)

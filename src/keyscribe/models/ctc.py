@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from keyscribe.models.encoder import Encoder
+
 
 class InputTooShortError(ValueError):
     """Items of a batch too short to give a single output frame (``indices`` into the batch)."""
@@ -28,11 +30,13 @@ class CTCModel(nn.Module):
     """
 
     def __init__(
-        self, frontend: nn.Module, encoder: nn.Module, num_classes: int, shortcut_kernel: int = 0
+        self, frontend: nn.Module, encoder: Encoder, num_classes: int, shortcut_kernel: int = 0
     ) -> None:
         super().__init__()
         self.frontend = frontend
-        self.encoder = encoder
+        if not isinstance(encoder, nn.Module) or not isinstance(encoder, Encoder):
+            raise TypeError(f"{type(encoder).__name__} is not an Encoder module")
+        self.encoder: Encoder = encoder
         self.head = nn.Linear(encoder.out_features, num_classes)
         self.shortcut: nn.Conv1d | None = None
         if shortcut_kernel > 0:
@@ -51,9 +55,8 @@ class CTCModel(nn.Module):
         model has one, the shortcut head's ``(batch, frontend time, classes)`` log-probs and
         lengths."""
         x, lengths = self.frontend(inputs, lengths)  # (batch, time, features)
-        output_lengths = getattr(self.encoder, "output_lengths", None)
-        if output_lengths is not None and not self.training and not torch.jit.is_tracing():
-            short = (output_lengths(lengths) <= 0).nonzero().flatten().tolist()
+        if not self.training and not torch.jit.is_tracing():
+            short = (self.encoder.output_lengths(lengths) <= 0).nonzero().flatten().tolist()
             if short:  # the encoder's convolutions would fail, or CTC would get no frame
                 raise InputTooShortError(short, [int(lengths[i]) for i in short])
         side = None

@@ -1,4 +1,5 @@
-"""``keyscribe lm``: build and locate character n-gram language models."""
+"""``keyscribe lm``: build and locate character n-gram language models; and the decoder options
+that evaluate, transcribe and tune-decoder share."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ lm_app = typer.Typer(
 
 
 def _lines(corpora: list[Path], transcriptions: list[Path], lowercase: bool) -> Iterator[str]:
-    from keyscribe import builders
     from keyscribe.errors import DataError
+    from keyscribe.htr.lines import read_lines, texts
 
     for path in corpora:
         if not path.is_file():
@@ -25,7 +26,7 @@ def _lines(corpora: list[Path], transcriptions: list[Path], lowercase: bool) -> 
             for line in f:
                 yield line.lower() if lowercase else line
     for source in transcriptions:
-        for text in builders.transcriptions(source):
+        for text in texts(read_lines(source)):
             yield text.lower() if lowercase else text
 
 
@@ -86,7 +87,7 @@ def default(
     ] = "shakespeare",
 ) -> None:
     """Print the path of the default English character LM, building it on first use."""
-    from keyscribe.decoding.charlm import default_lm_path
+    from keyscribe.decoding.default_lm import default_lm_path
 
     if corpus not in ("shakespeare", "sonnets"):
         raise typer.BadParameter(f"--corpus must be 'shakespeare' or 'sonnets', got {corpus!r}")
@@ -96,7 +97,11 @@ def default(
 # -- decoder options shared by evaluate, transcribe and tune-decoder ------------------------------
 
 DecoderOption = Annotated[
-    str, typer.Option("--decoder", help="greedy, or beam (prefix beam search).")
+    str | None,
+    typer.Option(
+        "--decoder",
+        help="greedy, or beam (prefix beam search); default: the checkpoint config's decoder.kind.",
+    ),
 ]
 LMOption = Annotated[
     str,

@@ -1,0 +1,132 @@
+"""StreamingRecognizer: EMG chunks in, key glyphs out, with state carried between chunks (the
+stages and why each is exact or windowed: stages.py)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from keyscribe.decoding.greedy import IncrementalGreedy
+from keyscribe.emg.dataset import data_transforms, eval_channel_projection
+from keyscribe.emg.frontend import EmgSpectrogramFrontend
+from keyscribe.emg.keys import typed_result
+from keyscribe.emg.session import CHANNELS_PER_BAND, NUM_BANDS, SAMPLE_RATE_HZ, check_finite
+from keyscribe.emg.streaming.stages import SpectrogramStage, encoder_stages
+from keyscribe.errors import CheckpointError, ConfigError
+
+
+@dataclass(frozen=True)
+class StreamingOptions:
+    """How models that see the future are windowed; causal models ignore both."""
+
+    lookahead_ms: float = 200.0  # future signal an emission waits for (its algorithmic latency)
+    context_ms: float = 1000.0  # past signal re-read with each window
+
+    def __post_init__(self) -> None:
+        if self.lookahead_ms < 0 or self.context_ms < 0:
+            raise ConfigError(None, "streaming lookahead and context must be >= 0 ms")
+
+
+class StreamingRecognizer:
+    """An sEMG ``Recognizer`` fed chunk by chunk: ``push(emg)`` returns the new key glyphs (⌫ among
+    them: a live display deletes on it, as ``typed_text`` does), ``flush()`` ends the stream.
+
+    Exact (equal to offline decoding) for causal encoders: TDSConv, unidirectional LSTM / GRU and
+    their hybrid; windowed with ``options`` otherwise. Greedy decoding only.
+    """
+
+    def __init__(
+        self, recognizer: Any, options: StreamingOptions | None = None, keep_log_probs: bool = False
+    ) -> None:
+        if recognizer.domain != "emg":
+            raise CheckpointError(
+                recognizer.path,
+                f"streaming needs an sEMG model, this is a {recognizer.domain!r} one",
+            )
+        if not isinstance(getattr(recognizer.model, "frontend", None), EmgSpectrogramFrontend):
+            raise CheckpointError(recognizer.path, "streaming needs the torch runtime's front end")
+        options = options or StreamingOptions()
+        data = recognizer.config.data
+        self.frame_ms = 1000.0 * data.hop_length / SAMPLE_RATE_HZ
+        self.model = recognizer.model.eval()
+        self.blank, self.alphabet = recognizer.alphabet.blank, recognizer.alphabet
+        transform = data_transforms(data, eval_channel_projection(data))[1]
+        self.spectrogram = SpectrogramStage(transform, data.n_fft, data.hop_length)
+        try:
+            self.stages = encoder_stages(
+                self.model.encoder,
+                math.ceil(options.context_ms / self.frame_ms),
+                math.ceil(options.lookahead_ms / self.frame_ms),
+            )
+        except ValueError as exc:
+            raise CheckpointError(recognizer.path, f"cannot stream this encoder: {exc}") from None
+        self.exact = all(stage.exact for stage in self.stages)
+        self.lookahead_ms = sum(stage.lookahead for stage in self.stages) * self.frame_ms
+        self.samples = 0  # received so far
+        self.label_ids: list[int] = []
+        self.greedy = IncrementalGreedy(self.blank)
+        self._log_probs: list[Tensor] | None = [] if keep_log_probs else None
+
+    @property
+    def text(self) -> str:
+        """Key glyphs decoded so far."""
+        return self.alphabet.decode(self.label_ids)
+
+    @property
+    def typed_text(self) -> str:
+        """The text on screen so far (⌫ applied, ⏎ a newline)."""
+        return typed_result(self.text)
+
+    def log_probs(self) -> Tensor:
+        """All emitted log-probs ``(frames, classes)`` (with ``keep_log_probs``)."""
+        if self._log_probs is None:
+            raise ValueError("StreamingRecognizer was created without keep_log_probs")
+        return (
+            torch.cat(self._log_probs)
+            if self._log_probs
+            else torch.empty(0, self.alphabet.num_classes)
+        )
+
+    @torch.inference_mode()
+    def push(self, chunk: np.ndarray | Tensor) -> str:
+        """chunk ``(samples, band=2, channel=16)`` at 2 kHz -> the key glyphs it completes."""
+        emg = torch.as_tensor(chunk, dtype=torch.float32)
+        if emg.ndim != 3 or tuple(emg.shape[1:]) != (NUM_BANDS, CHANNELS_PER_BAND):
+            raise ValueError(
+                f"chunk must be (samples, {NUM_BANDS}, {CHANNELS_PER_BAND}), got {tuple(emg.shape)}"
+            )
+        check_finite(None, emg.numpy(), start=self.samples, where=" of the stream")
+        self.samples += emg.shape[0]
+        spec = self.spectrogram.push(emg)
+        if spec is None:
+            return ""
+        x, _ = self.model.frontend(spec[None], torch.tensor([spec.shape[0]]))
+        return self._through(0, x[0])  # x: (1, frames, features)
+
+    @torch.inference_mode()
+    def flush(self) -> str:
+        """End of stream: windowed stages emit their last frames with the lookahead there is."""
+        text = ""
+        for i, stage in enumerate(self.stages):
+            text += self._through(i + 1, stage.flush())
+        return text
+
+    def _through(self, first: int, x: Tensor) -> str:
+        """Run frames ``(time, features)`` through stages ``first``.. and the head, decode them."""
+        for stage in self.stages[first:]:
+            if x.shape[0] == 0:
+                return ""
+            x = stage.push(x)
+        if x.shape[0] == 0:
+            return ""
+        log_probs = self.model.head(x).log_softmax(dim=-1)  # (time, classes)
+        if self._log_probs is not None:
+            self._log_probs.append(log_probs)
+        new = self.greedy.step(log_probs)
+        self.label_ids += new
+        return self.alphabet.decode(new)
