@@ -26,8 +26,9 @@ from typing import Any
 import yaml
 
 from keyscribe import builders
+from keyscribe.atomic import atomic_write_text
+from keyscribe.domain import domain_names, get_domain
 from keyscribe.errors import DataError, KeyscribeError
-from keyscribe.training.checkpoint_io import atomic_write_text
 
 BEGIN = (
     "<!-- BEGIN GENERATED: python -m keyscribe.config_reference --write docs/configuration.md -->"
@@ -143,7 +144,7 @@ def _frontend_options(spec: Any) -> type | None:
 
 
 def _domains() -> list[tuple[str, Any]]:
-    return [(name, builders.domain_spec(name)) for name in sorted(builders.DOMAINS)]
+    return [(name, get_domain(name)) for name in domain_names()]
 
 
 def render() -> str:

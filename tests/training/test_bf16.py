@@ -14,6 +14,7 @@ from keyscribe import api, builders
 from keyscribe.alphabet import Alphabet
 from keyscribe.config import OptimConfig
 from keyscribe.data.batch import Batch
+from keyscribe.domain import get_domain
 from keyscribe.errors import ConfigError
 from keyscribe.training.schedule_clock import ScheduleClock
 from keyscribe.training.system import CTCSystem
@@ -42,7 +43,7 @@ def _emg(encoder: str) -> tuple[Any, Any]:
         CONFIGS / "emg/quickstart.yaml",
         ["model.frontend.mlp_features=[16]", f"model.encoder={encoder}", "data.window_length=400"],
     )
-    return cfg, builders.domain_spec("emg").alphabet(cfg)
+    return cfg, get_domain("emg").alphabet(cfg)
 
 
 def _htr(frontend: str, conv: str) -> Any:
@@ -58,7 +59,7 @@ def _htr(frontend: str, conv: str) -> Any:
 
 
 def _batch(cfg: Any, num_classes: int, blank: int) -> Batch:
-    example = builders.domain_spec(cfg.domain).example_input(cfg)  # (1, time, ...)
+    example = get_domain(cfg.domain).example_input(cfg)  # (1, time, ...)
     gen = torch.Generator().manual_seed(0)
     inputs = torch.randn((2, *example.shape[1:]), generator=gen)
     lengths = torch.tensor([example.shape[1], example.shape[1] - 2])
@@ -103,7 +104,7 @@ def test_unknown_trainer_precision_is_refused() -> None:
 
 
 def test_bf16_mixed_lightning_runs_train_both_domains(tmp_path: Path) -> None:
-    from fixtures.sessions import write_easy_dataset
+    from helpers.sessions import write_easy_dataset
 
     (tmp_path / "easy").mkdir()
     lines = Path(__file__).resolve().parents[1] / "fixtures" / "htr" / "lines"

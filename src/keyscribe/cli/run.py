@@ -33,6 +33,11 @@ def train(
     results = api.train(cfg, resume=resume)
     if results.get("global_rank"):  # DDP: rank 0 reports the run
         return
+    if results.get("already_complete"):
+        typer.echo(
+            f"{results['run_dir']}: this run is complete; nothing to resume (results kept)",
+            err=True,
+        )
     if as_json:
         print_json(results)
         return

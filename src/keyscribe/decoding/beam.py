@@ -333,9 +333,13 @@ class BeamDecoder:
                 f"log_probs must be (time, {self.alphabet.num_classes}), got {log_probs.shape}"
             )
         if self.backend == "flashlight":
-            from keyscribe.decoding.beam_flashlight import flashlight_search
+            from keyscribe.decoding.beam_flashlight import flashlight_search, native_kenlm
 
-            found = flashlight_search(self, log_probs)
+            o = self.options
+            native = o.lm_weight > 0 and o.insertion_bonus == 0 and self.view.is_plain
+            if self.kenlm is None and self.lm_path is not None and native:
+                self.kenlm = native_kenlm(self.lm_path, self.view.tokens)
+            found = flashlight_search(log_probs, self.steps, o, self.kenlm, self.alphabet.blank)
         else:
             found = prefix_beam_search(log_probs, self.alphabet.blank, self.options, self.steps)
         return [

@@ -11,7 +11,9 @@ that no real character is put at the start and end of each hypothesis.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from flashlight.lib.text.decoder import (
@@ -27,9 +29,6 @@ from flashlight.lib.text.dictionary import Dictionary
 
 from keyscribe.decoding.charlm import BOS
 
-if TYPE_CHECKING:
-    from keyscribe.decoding.beam import BeamDecoder, LMSteps
-
 _MASKED = -1e30  # log-prob of classes outside a frame's candidates
 _TAIL = 16  # labels that tell states apart beyond their LM context
 
@@ -39,7 +38,7 @@ class _StepsLM(LM):
     ``_TAIL`` labels: flashlight merges hypotheses that share a state, and without the labels it
     would merge key sequences that leave the same text (``c⌫`` and ``t⌫``, ``⇧a`` and ``a``)."""
 
-    def __init__(self, steps: LMSteps, bonus_scale: float, use_lm: bool) -> None:
+    def __init__(self, steps: Any, bonus_scale: float, use_lm: bool) -> None:
         LM.__init__(self)
         self.steps, self.bonus_scale, self.use_lm = steps, bonus_scale, use_lm
         self.key_of: dict[Any, tuple[str, tuple[int, ...]]] = {}
@@ -66,27 +65,23 @@ class _StepsLM(LM):
         return state, self.steps.finish(context) if self.use_lm else 0.0
 
 
-def _kenlm(decoder: BeamDecoder) -> Any:
-    names = [
-        name if name is not None else f"<class-{i}>" for i, name in enumerate(decoder.view.tokens)
-    ]
-    return KenLM(str(decoder.lm_path), Dictionary(names))
+def native_kenlm(lm_path: str | Path, tokens: Sequence[str | None]) -> Any:
+    """flashlight's own KenLM for an LM whose view is plain (class i is LM token ``tokens[i]``)."""
+    names = [name if name is not None else f"<class-{i}>" for i, name in enumerate(tokens)]
+    return KenLM(str(lm_path), Dictionary(names))
 
 
 def flashlight_search(
-    decoder: BeamDecoder, log_probs: np.ndarray
+    log_probs: np.ndarray, steps: Any, opts: Any, kenlm: Any, blank: int
 ) -> list[tuple[tuple[int, ...], float, float, float]]:
     """log_probs ``(time, classes)`` -> [(labels, score, am, lm)] best first, like
-    ``prefix_beam_search``; am is what is left of the score after the LM and the bonus."""
-    opts = decoder.options
-    steps = decoder.steps
-    blank = decoder.alphabet.blank
+    ``prefix_beam_search``; am is what is left of the score after the LM and the bonus.
+    ``steps``, ``opts``: the search's ``beam.LMSteps`` and ``beam.BeamOptions`` (this module
+    stays below beam.py, which imports it when flashlight runs); ``kenlm``: flashlight's KenLM (``native_kenlm``) where the LM view is plain, else None."""
     use_lm = steps.lm is not None and opts.lm_weight > 0
     bonus = opts.insertion_bonus
-    if use_lm and bonus == 0 and decoder.view.is_plain:
-        if decoder.kenlm is None:
-            decoder.kenlm = _kenlm(decoder)
-        lm, weight = decoder.kenlm, opts.lm_weight
+    if use_lm and bonus == 0 and kenlm is not None:
+        lm, weight = kenlm, opts.lm_weight
     elif use_lm:
         lm, weight = _StepsLM(steps, bonus / opts.lm_weight, True), opts.lm_weight
     elif bonus != 0:

@@ -18,12 +18,12 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from keyscribe.atomic import atomic_write_text
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.htr.images import crop_polygon, open_image
 from keyscribe.htr.lines import SkipCounter, normalize_text
 from keyscribe.htr.pages import Page, read_page
 from keyscribe.htr.pagesets import is_mets, page_files
-from keyscribe.training.checkpoint_io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

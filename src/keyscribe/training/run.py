@@ -59,7 +59,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
 
     run_dir = cfg.run_dir
     if resume and (done := _finished(run_dir, cfg)) is not None:
-        log.warning("%s: this run is complete; nothing to resume (results.json kept)", run_dir)
+        log.info("%s: this run is complete; nothing to resume (results.json kept)", run_dir)
         return {**done, "already_complete": True}
     threads = cfg.trainer.num_threads
     workers = getattr(cfg.data, "num_workers", 0)
