@@ -11,6 +11,7 @@ import pytest
 
 import keyscribe
 from helpers import toy_domain
+from keyscribe import domain
 from keyscribe.domain import domain_names, get_domain, register_domain
 from keyscribe.errors import ConfigError
 
@@ -124,8 +125,11 @@ def test_domains_are_found_by_their_folder() -> None:
         get_domain("nope")
 
 
-def test_a_third_domain_trains_evaluates_and_transcribes(tmp_path: Path) -> None:
+def test_a_third_domain_trains_evaluates_and_transcribes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The test-only toy domain goes through the public API like the built-in ones."""
+    monkeypatch.setattr(domain, "_REGISTERED", dict(domain._REGISTERED))  # forgotten afterwards
     register_domain(toy_domain.SPEC)
     cfg = keyscribe.api.config_from_tree(
         {

@@ -12,10 +12,11 @@ import pytest
 import torch
 import yaml
 
+from helpers.checkpoints import HTR_TINY, LINES, save_untrained
+from helpers.cli import assert_user_error, run_cli
 from keyscribe import api, builders, bundled
 from keyscribe.errors import CheckpointError
 from keyscribe.model_file import read_metadata
-from robustness.conftest import HTR_TINY, LINES, assert_user_error, run_cli, save_untrained
 
 LINE = sorted(LINES.glob("*.jpg"))[0]
 

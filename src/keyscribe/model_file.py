@@ -46,7 +46,7 @@ def write_model_file(model_file: ModelFile, out: str | Path) -> Path:
     """Write weights and metadata to ``out`` (atomically: a reader never sees half a file)."""
     from safetensors.torch import save
 
-    from keyscribe.training.checkpoint_io import atomic_write_bytes
+    from keyscribe.atomic import atomic_write_bytes
 
     metadata = {
         "keyscribe.format": FORMAT_VERSION,
