@@ -7,9 +7,10 @@ domain-specific (whole-session decoding, extra result keys) comes from the domai
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -104,7 +105,7 @@ def beam_decoding(
         raise DataError(lm, str(exc)) from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recognizer:
     """A trained model with its alphabet and config (what a checkpoint holds) and how it decodes.
     ``use_decoder`` and ``use_runtime`` return a new recognizer; this one stays as it is."""
@@ -117,7 +118,7 @@ class Recognizer:
 
     def __post_init__(self) -> None:
         if self.decoding is None:
-            object.__setattr__(self, "decoding", GreedyDecoding(self.alphabet))
+            self.decoding = GreedyDecoding(self.alphabet)
 
     @property
     def domain(self) -> str:
@@ -140,10 +141,8 @@ class Recognizer:
         if decoder not in ("greedy", "beam"):
             raise ConfigError(None, f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         if decoder == "greedy":
-            return replace(self, decoding=GreedyDecoding(self.alphabet))
-        return replace(
-            self, decoding=beam_decoding(self.spec, self.alphabet, lm, options, self.path)
-        )
+            return self._with(decoding=GreedyDecoding(self.alphabet))
+        return self._with(decoding=beam_decoding(self.spec, self.alphabet, lm, options, self.path))
 
     def use_runtime(self, runtime: str = "torch", onnx: str | Path | None = None) -> Recognizer:
         """This model run with ``"torch"`` or ``"onnx"`` (ONNX Runtime on ``onnx``, by default
@@ -157,7 +156,14 @@ class Recognizer:
         if onnx is None and self.path is None:
             raise ConfigError(None, "runtime 'onnx' needs the path of an exported model")
         where = Path(onnx) if onnx is not None else Path(str(self.path)).with_suffix(".onnx")
-        return replace(self, model=OnnxCTCModel(where))  # type: ignore[arg-type]
+        return self._with(model=OnnxCTCModel(where))
+
+    def _with(self, **changes: Any) -> Recognizer:
+        """A shallow copy with ``changes``: the same network and alphabet, this one untouched."""
+        other = copy.copy(self)
+        for name, value in changes.items():
+            setattr(other, name, value)
+        return other
 
     @torch.inference_mode()
     def log_probs(self, sample: Sample) -> tuple[Tensor, int]:

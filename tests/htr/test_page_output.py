@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from keyscribe import api, builders
 from keyscribe.cli import app
 from keyscribe.config import to_plain
+from keyscribe.domain import get_domain
 from keyscribe.errors import DataError
 from keyscribe.htr.pages import read_page
 from keyscribe.htr.positions import LineGeometry, label_extents, layout_line
@@ -61,7 +62,7 @@ def checkpoint(lines_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         },
     }
     cfg = api.config_from_tree(tiny)
-    alphabet = builders.domain_spec("htr").alphabet(cfg)
+    alphabet = get_domain("htr").alphabet(cfg)
     torch.manual_seed(0)
     model = builders.build_model(cfg, alphabet)
     path = tmp_path_factory.mktemp("model") / "tiny.ckpt"

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from lxml import etree
 
+from keyscribe.atomic import atomic_write_bytes, atomic_write_text
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.htr.pages import Page
 from keyscribe.htr.positions import Box, LineLayout
-from keyscribe.training.checkpoint_io import atomic_write_bytes, atomic_write_text
 
 FORMATS = ("alto", "page", "txt", "json")
 SUFFIXES = {"alto": ".xml", "page": ".xml", "txt": ".txt", "json": ".json"}
