@@ -66,6 +66,8 @@ class Recognizer:
     config: ExperimentConfig
     path: Path | None = None
     beam: Any = None  # a decoding.beam.BeamDecoder (see use_decoder); None decodes greedily
+    precision: str = "fp32"  # see use_precision
+    fp32_model: CTCModel | None = None  # the model as loaded, while another precision runs
 
     @property
     def domain(self) -> str:
@@ -122,6 +124,19 @@ class Recognizer:
             raise DataError(lm, str(exc)) from None
         return self
 
+    def use_precision(self, precision: str = "fp32") -> Recognizer:
+        """Run the network in ``"fp32"``, ``"bf16"`` (CPU autocast) or ``"int8"`` (dynamically
+        quantised Linear layers); log-probs stay fp32 (see keyscribe.precision)."""
+        from keyscribe.precision import check_precision, with_precision
+
+        check_precision(precision)
+        if not isinstance(self.fp32_model or self.model, CTCModel):
+            raise ConfigError(None, "--precision applies to the torch runtime, not to ONNX Runtime")
+        self.fp32_model = self.fp32_model or self.model
+        self.model = with_precision(self.fp32_model, precision)  # type: ignore[assignment]
+        self.precision = precision
+        return self
+
     def use_runtime(self, runtime: str = "torch", onnx: str | Path | None = None) -> Recognizer:
         """Run the network with ``"torch"`` or ``"onnx"`` (ONNX Runtime on ``onnx``, by default
         the checkpoint's name with ``.onnx``, as ``keyscribe export`` writes it)."""
@@ -130,6 +145,12 @@ class Recognizer:
         if runtime == "onnx":
             from keyscribe.export import OnnxCTCModel
 
+            if self.precision != "fp32":
+                raise ConfigError(
+                    None,
+                    "--precision applies to the torch runtime; ONNX Runtime runs the exported "
+                    "graph as written (export with --precision int8 for an int8 graph)",
+                )
             if onnx is None and self.path is None:
                 raise ConfigError(None, "runtime 'onnx' needs the path of an exported model")
             self.model = OnnxCTCModel(onnx if onnx is not None else self.path.with_suffix(".onnx"))  # type: ignore[assignment]
@@ -535,20 +556,23 @@ def evaluate(
     decoder: str = "greedy",
     lm: str | Path | None = None,
     beam_options: Any = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
-    ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``)."""
+    ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``); the network runs
+    in ``precision`` (fp32, bf16 or int8)."""
     data = Path(data)
     # before loading the model and LM: a wrong path should fail fast (a glob is read later)
     if not data.exists() and not glob.has_magic(str(data)):
         raise DataError(data, "not found")
     recognizer = load_model(checkpoint).use_decoder(decoder, lm, beam_options)
+    recognizer.use_precision(precision)
     spec = builders.domain_spec(recognizer.domain)
     # HTR lines to score need their transcription: a line without one is skipped by name, not
     # scored against an empty reference
     need_text = {"need_text": True} if recognizer.domain == "htr" else {}
     dataset = spec.eval_dataset(recognizer.config, data, recognizer.alphabet, **need_text)
-    return evaluate_dataset(recognizer, dataset, str(data))
+    return {**evaluate_dataset(recognizer, dataset, str(data)), "precision": precision}
 
 
 def transcribe(
@@ -557,8 +581,10 @@ def transcribe(
     decoder: str = "greedy",
     lm: str | Path | None = None,
     beam_options: Any = None,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
-    return load_model(checkpoint).use_decoder(decoder, lm, beam_options).transcribe(path)
+    recognizer = load_model(checkpoint).use_decoder(decoder, lm, beam_options)
+    return recognizer.use_precision(precision).transcribe(path)
 
 
 def stream(
@@ -568,6 +594,7 @@ def stream(
     options: Any = None,
     realtime: bool = False,
     on_text: Any = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
     state, see emg/streaming.py): per-chunk compute time, latency, CER vs the reference and vs
@@ -577,7 +604,7 @@ def stream(
         raise DataError(session, "file not found")
     from keyscribe.emg.streaming import StreamingOptions, replay_session
 
-    recognizer = load_model(checkpoint)
+    recognizer = load_model(checkpoint).use_precision(precision)
     return replay_session(
         recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text
     )
@@ -587,13 +614,16 @@ def export(
     checkpoint: str | Path,
     out: str | Path,
     format: str = "onnx",
-    tolerance: float = 1e-3,
+    tolerance: float | None = None,
     card: str | Path | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Export a checkpoint's network to ONNX (dynamic batch and time/width axes), checked
-    against torch with ONNX Runtime on two random batches of different lengths; or its weights,
-    config, charset and model card (``card``, a markdown file) to ``.safetensors``."""
-    from keyscribe.export import export_onnx, parity_batches
+    against torch with ONNX Runtime on two random batches of different lengths (``precision``
+    "int8" quantises the graph's MatMul/Gemm weights, checked against fp32 torch, default
+    tolerance 0.5); or its weights, config, charset and model card (``card``, a markdown file)
+    to ``.safetensors``."""
+    from keyscribe.export import EXPORT_TOLERANCE, export_onnx, parity_batches
 
     if format == "safetensors":
         from keyscribe.sharing import export_safetensors
@@ -601,6 +631,13 @@ def export(
         return export_safetensors(checkpoint, out, card)
     if format != "onnx":
         raise ConfigError(None, f"export format must be 'onnx' or 'safetensors', got {format!r}")
+    if precision not in EXPORT_TOLERANCE:
+        raise ConfigError(
+            None,
+            f"export precision must be fp32 or int8, got {precision!r}"
+            + (" (ONNX Runtime's CPU provider has no bf16 kernels)" if precision == "bf16" else ""),
+        )
+    tolerance = EXPORT_TOLERANCE[precision] if tolerance is None else tolerance
     recognizer = load_model(checkpoint)
     spec = builders.domain_spec(recognizer.domain)
     example = spec.example_input(recognizer.config) if spec.example_input else None
@@ -614,7 +651,7 @@ def export(
             "keyscribe.config": json.dumps(to_plain(recognizer.config), ensure_ascii=False),
         }
         result = export_onnx(
-            recognizer.model, parity_batches(example), out, tolerance, metadata=metadata
+            recognizer.model, parity_batches(example), out, tolerance, precision == "int8", metadata
         )
     except ValueError as exc:
         raise CheckpointError(checkpoint, f"ONNX export failed its parity check: {exc}") from None
@@ -622,6 +659,7 @@ def export(
         "checkpoint": str(checkpoint),
         "out": str(result.path),
         "format": format,
+        "precision": precision,
         "max_abs_diff": result.max_abs_diff,
         "tolerance": tolerance,
         "parity_shapes": [list(s) for s in result.parity_shapes],
