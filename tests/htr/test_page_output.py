@@ -360,8 +360,33 @@ def Image_width(path: Path) -> int:
         return im.width
 
 
+def test_evaluate_reads_a_glob_of_pages(
+    scripted, pages_dir: Path, tmp_path: Path, checkpoint: Path
+) -> None:
+    for name in ("01R_crop.alto.xml", "01R_crop.page2013.xml"):
+        _page(pages_dir, tmp_path, name)
+    args = ["evaluate", str(checkpoint), f"{tmp_path}/*.xml", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["lines"] == 6 and scores["cer"] > 0
+
+
 @pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason="../shared/data/htr/pages not present")
 def test_shared_escriptorium_pages_validate(scripted, tmp_path: Path) -> None:
+    """The two eScriptorium ALTO v4 pages, written back as ALTO and as PAGE 2019 documents."""
+    transcribe_inputs(scripted, [SHARED_PAGES], PageOutput("page", tmp_path / "page", False))
+    for name in ("01R_P1S7P178_001.xml", "50_df850_default.xml"):
+        check_page_2019(tmp_path / "page" / name)
+        doc = etree.parse(str(tmp_path / "page" / name))
+        ns = {"p": doc.getroot().nsmap[None]}
+        lines = {x.id: x for x in read_page(SHARED_PAGES / name).lines}
+        assert len(doc.findall(".//p:TextLine", ns)) == len(lines)
+        for line in doc.findall(".//p:TextLine", ns):
+            shape = Polygon(lines[line.get("id")].polygon).buffer(0)
+            for word in line.findall("p:Word", ns):
+                points = word.find("p:Coords", ns).get("points").split()
+                assert _inside([tuple(map(int, q.split(","))) for q in points], shape)
     transcribe_inputs(scripted, [SHARED_PAGES], PageOutput("alto", tmp_path, False, True))
     for name in ("01R_P1S7P178_001.xml", "50_df850_default.xml"):
         out = tmp_path / name
