@@ -46,6 +46,7 @@ def stream(
     options: Any = None,
     realtime: bool = False,
     on_text: Any = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
     state, see emg/streaming/): per-chunk compute time, latency, CER vs the reference and vs
@@ -55,7 +56,7 @@ def stream(
         raise DataError(session, "file not found")
     from keyscribe.emg.streaming import StreamingOptions, replay_session
 
-    recognizer = load_model(checkpoint)
+    recognizer = load_model(checkpoint).use_precision(precision)
     return replay_session(
         recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text
     )
@@ -65,13 +66,16 @@ def export(
     checkpoint: str | Path,
     out: str | Path,
     format: str = "onnx",
-    tolerance: float = 1e-3,
+    tolerance: float | None = None,
     card: str | Path | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Export a checkpoint's network to ONNX (dynamic batch and time/width axes), checked
-    against torch with ONNX Runtime on two random batches of different lengths; or its weights,
-    config, charset and model card (``card``, a markdown file) to ``.safetensors``."""
-    from keyscribe.export import export_onnx, parity_batches
+    against torch with ONNX Runtime on two random batches of different lengths (``precision``
+    "int8" quantises the graph's MatMul/Gemm weights, checked against fp32 torch, default
+    tolerance 0.5); or its weights, config, charset and model card (``card``, a markdown file)
+    to ``.safetensors``."""
+    from keyscribe.export import EXPORT_TOLERANCE, export_onnx, parity_batches
 
     if format == "safetensors":
         from keyscribe.sharing import export_safetensors
@@ -79,6 +83,13 @@ def export(
         return export_safetensors(checkpoint, out, card)
     if format != "onnx":
         raise ConfigError(None, f"export format must be 'onnx' or 'safetensors', got {format!r}")
+    if precision not in EXPORT_TOLERANCE:
+        raise ConfigError(
+            None,
+            f"export precision must be fp32 or int8, got {precision!r}"
+            + (" (ONNX Runtime's CPU provider has no bf16 kernels)" if precision == "bf16" else ""),
+        )
+    tolerance = EXPORT_TOLERANCE[precision] if tolerance is None else tolerance
     recognizer = load_model(checkpoint)
     spec = recognizer.spec
     example = spec.example_input(recognizer.config) if spec.example_input else None
@@ -92,7 +103,7 @@ def export(
             "keyscribe.config": json.dumps(to_plain(recognizer.config), ensure_ascii=False),
         }
         result = export_onnx(
-            recognizer.model, parity_batches(example), out, tolerance, metadata=metadata
+            recognizer.model, parity_batches(example), out, tolerance, precision == "int8", metadata
         )
     except ValueError as exc:
         raise CheckpointError(checkpoint, f"ONNX export failed its parity check: {exc}") from None
@@ -100,6 +111,7 @@ def export(
         "checkpoint": str(checkpoint),
         "out": str(result.path),
         "format": format,
+        "precision": precision,
         "max_abs_diff": result.max_abs_diff,
         "tolerance": tolerance,
         "parity_shapes": [list(s) for s in result.parity_shapes],

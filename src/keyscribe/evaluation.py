@@ -39,6 +39,7 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
         decode_seconds=round(decode_seconds, 3),  # of which decoding (search, confidences)
         results=items,
         item_noun=recognizer.spec.item_noun,
+        precision=recognizer.precision,
     )
 
 
@@ -60,15 +61,17 @@ def evaluate(
     decoder: str | None = "greedy",
     lm: str | Path | None = None,
     beam_options: Any = None,
+    precision: str = "fp32",
 ) -> EvalReport:
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
     ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``; None: as the
-    checkpoint's config says)."""
+    checkpoint's config says); the network runs in ``precision`` (fp32, bf16 or int8)."""
     data = Path(data)
     # before loading the model and LM: a wrong path should fail fast (a glob is read later)
     if not data.exists() and not glob.has_magic(str(data)):
         raise DataError(data, "not found")
     recognizer = configured_decoder(load_model(checkpoint), decoder, lm, beam_options)
+    recognizer = recognizer.use_precision(precision)
     # items to score need their reference: one without is skipped by name, not scored as empty
     dataset = recognizer.dataset(data, need_text=True)
     return evaluate_dataset(recognizer, dataset, str(data))
@@ -80,6 +83,7 @@ def transcribe(
     decoder: str | None = "greedy",
     lm: str | Path | None = None,
     beam_options: Any = None,
+    precision: str = "fp32",
 ) -> list[Transcription]:
     recognizer = configured_decoder(load_model(checkpoint), decoder, lm, beam_options)
-    return recognizer.transcribe(path)
+    return recognizer.use_precision(precision).transcribe(path)

@@ -115,6 +115,8 @@ class Recognizer:
     config: ExperimentConfig
     path: Path | None = None
     decoding: Decoding = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+    precision: str = "fp32"  # see use_precision
+    fp32_model: CTCModel | None = None  # the model as loaded, while another precision runs
 
     def __post_init__(self) -> None:
         if self.decoding is None:
@@ -144,6 +146,18 @@ class Recognizer:
             return self._with(decoding=GreedyDecoding(self.alphabet))
         return self._with(decoding=beam_decoding(self.spec, self.alphabet, lm, options, self.path))
 
+    def use_precision(self, precision: str = "fp32") -> Recognizer:
+        """This model run in ``"fp32"``, ``"bf16"`` (CPU autocast) or ``"int8"`` (dynamically
+        quantised Linear layers); log-probs stay fp32 (see keyscribe.precision)."""
+        from keyscribe.precision import check_precision, with_precision
+
+        check_precision(precision)
+        loaded = self.fp32_model or self.model
+        if not isinstance(loaded, CTCModel):
+            raise ConfigError(None, "--precision applies to the torch runtime, not to ONNX Runtime")
+        model = with_precision(loaded, precision)
+        return self._with(fp32_model=loaded, model=model, precision=precision)
+
     def use_runtime(self, runtime: str = "torch", onnx: str | Path | None = None) -> Recognizer:
         """This model run with ``"torch"`` or ``"onnx"`` (ONNX Runtime on ``onnx``, by default
         the checkpoint's name with ``.onnx``, as ``keyscribe export`` writes it)."""
@@ -153,6 +167,12 @@ class Recognizer:
             return self
         from keyscribe.export import OnnxCTCModel
 
+        if self.precision != "fp32":
+            raise ConfigError(
+                None,
+                "--precision applies to the torch runtime; ONNX Runtime runs the exported "
+                "graph as written (export with --precision int8 for an int8 graph)",
+            )
         if onnx is None and self.path is None:
             raise ConfigError(None, "runtime 'onnx' needs the path of an exported model")
         where = Path(onnx) if onnx is not None else Path(str(self.path)).with_suffix(".onnx")

@@ -15,7 +15,6 @@ log-softmax in fp32), so decoding and scoring never see bf16 values.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import warnings
 from dataclasses import dataclass
@@ -87,26 +86,22 @@ def quantized(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose encoder and head ``nn.Linear`` layers are int8 (dynamic
     quantisation). The front end keeps fp32: its first layer's weights are used directly (the
     rotation-invariant MLP rolls them), not through the module."""
-    model = copy.deepcopy(model)
+    names = {
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and (name == "head" or name.startswith("encoder."))
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's notes that the quantised tensor API is aging
-        for name in ("encoder", "head"):
-            part = getattr(model, name, None)
-            if isinstance(part, nn.Module):
-                setattr(
-                    model,
-                    name,
-                    torch.ao.quantization.quantize_dynamic(part, {nn.Linear}, dtype=torch.qint8),
-                )
-    return model
+        return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8)
 
 
 def autocast_bf16(model: nn.Module) -> list[RemovableHandle]:
-    """Make every call of ``model`` and of its direct children (front end, encoder, head: the
-    streaming code calls them one by one) run under CPU bf16 autocast. Returns the hook handles
-    (``handle.remove()`` undoes it)."""
+    """Make every call of ``model`` and of each of its modules (the streaming code calls the front
+    end, encoder blocks and head one by one) run under CPU bf16 autocast. Returns the hook
+    handles (``handle.remove()`` undoes it)."""
     handles: list[RemovableHandle] = []
-    for module in (model, *model.children()):
+    for module in model.modules():
         contexts: list[contextlib.AbstractContextManager[None]] = []
 
         def enter(_module: nn.Module, _args: object, contexts=contexts) -> None:

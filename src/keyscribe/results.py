@@ -69,6 +69,7 @@ class EvalReport(_JsonView):
     decode_seconds: float
     results: list[dict[str, Any]]
     item_noun: str | None = None  # HTR reports count "lines" too
+    precision: str = "fp32"  # what the network ran in
 
     @property
     def cer(self) -> float:
@@ -86,4 +87,5 @@ class EvalReport(_JsonView):
         out.update(seconds=self.seconds, decoder=self.decoder, decode_seconds=self.decode_seconds)
         if per_item:
             out["results"] = self.results
+        out["precision"] = self.precision
         return out

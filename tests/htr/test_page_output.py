@@ -27,7 +27,6 @@ from keyscribe import api, builders
 from keyscribe.cli import app
 from keyscribe.config import to_plain
 from keyscribe.domain import get_domain
-from keyscribe.errors import DataError
 from keyscribe.htr.pages import read_page
 from keyscribe.htr.positions import LineGeometry, label_extents, layout_line
 from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
@@ -314,8 +313,30 @@ def test_txt_json_and_the_cli(scripted, pages_dir: Path, tmp_path: Path, checkpo
     assert [len(line["words"]) for line in data["lines"]] == [len(WORDS)] * 3
     word = data["lines"][0]["words"][0]
     assert set(word) >= {"text", "conf", "x0", "x1", "y0", "y1", "polygon"}
-    result = runner.invoke(app, ["transcribe", str(checkpoint), str(xml), "--format", "alto"])
-    assert isinstance(result.exception, DataError) and "--format page" in str(result.exception)
+
+
+def test_other_format_is_a_new_valid_document_with_the_same_lines(
+    scripted, pages_dir: Path, tmp_path: Path
+) -> None:
+    page_xml = _page(pages_dir, tmp_path, "01R_crop.page2019.xml")
+    alto_xml = _page(pages_dir, tmp_path, "01R_crop.alto.xml")
+    transcribe_inputs(scripted, [page_xml], PageOutput("alto", tmp_path / "a", False, True))
+    transcribe_inputs(scripted, [alto_xml], PageOutput("page", tmp_path / "p", False, True))
+    check_alto_v4(tmp_path / "a" / "01R_crop.page2019.xml")
+    check_page_2019(tmp_path / "p" / "01R_crop.alto.xml")
+    for out, source in (
+        (tmp_path / "a" / "01R_crop.page2019.xml", page_xml),
+        (tmp_path / "p" / "01R_crop.alto.xml", alto_xml),
+    ):
+        shutil.copy(pages_dir / "01R_crop.jpg", out.parent / "01R_crop.jpg")
+        converted, original = read_page(out), read_page(source)
+        assert [line.id for line in converted.lines] == [line.id for line in original.lines]
+        assert [line.text for line in converted.lines] == [" ".join(WORDS)] * 3
+        for a, b in zip(converted.lines, original.lines, strict=True):
+            assert np.allclose(a.polygon, b.polygon, atol=0.5)
+    doc = etree.parse(str(tmp_path / "a" / "01R_crop.page2019.xml"))
+    assert [b.get("ID") for b in doc.iter(f"{ALTO}TextBlock")] == ["r1"]
+    assert doc.find(f".//{ALTO}fileName").text == "01R_crop.jpg"
 
 
 def test_line_image_json_has_word_columns(scripted, lines_dir: Path, checkpoint: Path) -> None:
@@ -340,8 +361,33 @@ def Image_width(path: Path) -> int:
         return im.width
 
 
+def test_evaluate_reads_a_glob_of_pages(
+    scripted, pages_dir: Path, tmp_path: Path, checkpoint: Path
+) -> None:
+    for name in ("01R_crop.alto.xml", "01R_crop.page2013.xml"):
+        _page(pages_dir, tmp_path, name)
+    args = ["evaluate", str(checkpoint), f"{tmp_path}/*.xml", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["lines"] == 6 and scores["cer"] > 0
+
+
 @pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason="../shared/data/htr/pages not present")
 def test_shared_escriptorium_pages_validate(scripted, tmp_path: Path) -> None:
+    """The two eScriptorium ALTO v4 pages, written back as ALTO and as PAGE 2019 documents."""
+    transcribe_inputs(scripted, [SHARED_PAGES], PageOutput("page", tmp_path / "page", False))
+    for name in ("01R_P1S7P178_001.xml", "50_df850_default.xml"):
+        check_page_2019(tmp_path / "page" / name)
+        doc = etree.parse(str(tmp_path / "page" / name))
+        ns = {"p": doc.getroot().nsmap[None]}
+        lines = {x.id: x for x in read_page(SHARED_PAGES / name).lines}
+        assert len(doc.findall(".//p:TextLine", ns)) == len(lines)
+        for line in doc.findall(".//p:TextLine", ns):
+            shape = Polygon(lines[line.get("id")].polygon).buffer(0)
+            for word in line.findall("p:Word", ns):
+                points = word.find("p:Coords", ns).get("points").split()
+                assert _inside([tuple(map(int, q.split(","))) for q in points], shape)
     transcribe_inputs(scripted, [SHARED_PAGES], PageOutput("alto", tmp_path, False, True))
     for name in ("01R_P1S7P178_001.xml", "50_df850_default.xml"):
         out = tmp_path / name

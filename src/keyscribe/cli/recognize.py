@@ -17,6 +17,15 @@ CHECKPOINT_HELP = (
     "or a bundled model's name (keyscribe models)."
 )
 
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="Network precision: fp32, bf16 (fast on CPUs with bf16 instructions) or int8 "
+        "(dynamically quantised Linear layers).",
+    ),
+]
+
 
 @app.command()
 def evaluate(
@@ -31,12 +40,14 @@ def evaluate(
     lm_weight: dec.LMWeightOption = None,
     insertion_bonus: dec.BonusOption = None,
     backend: dec.BackendOption = None,
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Character and word error rates of a checkpoint on data."""
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
-    scores = api.evaluate(checkpoint, data, decoder, lm, beam).to_json(per_item=per_item)
+    report = api.evaluate(checkpoint, data, decoder, lm, beam, precision)
+    scores = report.to_json(per_item=per_item)
     if as_json:
         print_json(scores)
         return
@@ -100,6 +111,7 @@ def transcribe(
             help="With --runtime onnx: the exported model (default: CHECKPOINT with .onnx).",
         ),
     ] = None,
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
     With --json: per-character and per-word confidences (and n-best lists); HTR words carry their
@@ -110,7 +122,7 @@ def transcribe(
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
     recognizer = configured_decoder(api.load_model(checkpoint), decoder, lm, beam)
-    recognizer = recognizer.use_runtime(runtime, onnx)
+    recognizer = recognizer.use_precision(precision).use_runtime(runtime, onnx)
     files = recognizer.spec.transcribe_files
     if files is not None:  # the domain writes documents back (HTR: PAGE/ALTO pages)
         options = {"format": page_format, "out": out, "xml_out": xml_out, "glyphs": glyphs}
@@ -141,12 +153,24 @@ def export(
         str, typer.Option("--format", help="onnx (the network) or safetensors (to share).")
     ] = "onnx",
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Max abs log-prob difference allowed (onnx).")
-    ] = 1e-3,
+        float | None,
+        typer.Option(
+            "--tolerance",
+            help="Max abs log-prob difference allowed (onnx; default 1e-3, int8: 0.5 against fp32).",
+        ),
+    ] = None,
     card: Annotated[
         Path | None,
         typer.Option("--card", help="Model card (markdown) for safetensors; default: written."),
     ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="onnx: fp32, or int8 (ONNX Runtime's dynamic quantisation of MatMul/Gemm "
+            "weights); bf16 is refused: ONNX Runtime's CPU provider has no bf16 kernels.",
+        ),
+    ] = "fp32",
 ) -> None:
     """Export the network (inputs -> log-probs, lengths) with dynamic batch and time/width axes,
     after checking ONNX Runtime against torch on two batches of different lengths (the charset
@@ -154,7 +178,7 @@ def export(
     and model card in the file's metadata: loading it runs no pickle."""
     from keyscribe import api
 
-    result = api.export(checkpoint, out, format, tolerance, card)
+    result = api.export(checkpoint, out, format, tolerance, card, precision)
     if format == "safetensors":
         typer.echo(
             f"wrote {result['out']} ({result['parameters']:,} parameters, "
@@ -200,6 +224,7 @@ def stream(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object at the end.")
     ] = False,
+    precision: PrecisionOption = "fp32",
 ) -> None:
     """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
     causal models, a sliding window for bidirectional ones) and print text as it comes, then
@@ -220,6 +245,7 @@ def stream(
         StreamingOptions(lookahead_ms, context_ms),
         realtime,
         None if as_json else show,
+        precision,
     )
     if as_json:
         print_json(results)

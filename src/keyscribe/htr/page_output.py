@@ -12,8 +12,11 @@ confidence and word (optionally glyph) elements with positions per line; or plai
   becomes its lines' text; ``Metadata/LastChange`` is updated.
 
 Everything else (ids, regions, reading order, metadata, the image reference) is left as it was;
-lines that were not recognised (skipped as unreadable) keep what they had. Confidences are in
-[0, 1] (a word's: its least sure character's; a line's: the mean of its characters').
+lines that were not recognised (skipped as unreadable) keep what they had. Asked for the other
+format (``--format alto`` for a PAGE page, or ``page`` for an ALTO one), a new document of that
+format is written from the page's regions and lines (:mod:`keyscribe.htr.page_convert`).
+Confidences are in [0, 1] (a word's: its least sure character's; a line's: the mean of its
+characters').
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from lxml import etree
 
 from keyscribe.atomic import atomic_write_bytes, atomic_write_text
 from keyscribe.errors import ConfigError, DataError
+from keyscribe.htr.page_convert import to_alto, to_page
 from keyscribe.htr.pages import Page
 from keyscribe.htr.positions import Box, LineLayout
 
@@ -64,12 +68,9 @@ def write_page(
     if fmt == "json":
         atomic_write_text(out, json.dumps(page_json(page, layouts, glyphs), ensure_ascii=False))
         return out
-    if fmt != input_format(page):
-        raise DataError(
-            page.xml,
-            f"is {page.format.split('-')[0].upper()}: --format {fmt} writes the input's own format "
-            f"(use --format {input_format(page)}, txt or json)",
-        )
+    if fmt != input_format(page):  # a new document of the other format (see page_convert)
+        page = to_alto(page) if fmt == "alto" else to_page(page)
+        layouts = {line.id: layouts[line.id] for line in page.lines if line.id in layouts}
     if fmt == "alto":
         _fill_alto(page, layouts, glyphs)
     else:

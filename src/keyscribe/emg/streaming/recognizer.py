@@ -124,7 +124,7 @@ class StreamingRecognizer:
             x = stage.push(x)
         if x.shape[0] == 0:
             return ""
-        log_probs = self.model.head(x).log_softmax(dim=-1)  # (time, classes)
+        log_probs = self.model.head(x).float().log_softmax(dim=-1)  # (time, classes), fp32
         if self._log_probs is not None:
             self._log_probs.append(log_probs)
         new = self.greedy.step(log_probs)
