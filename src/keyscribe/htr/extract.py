@@ -6,7 +6,7 @@ paper tone, as training reads it) and ``<stem>.gt.txt`` (UTF-8, NFC, one line), 
 ``DIR/manifest.tsv`` naming each line's split, source page and line id. Whole pages go to one
 split (``--split-by page``): lines of one page share a hand, a pen and a scan, so a page split
 across train and test would flatter the test score. ``<stem>`` is ``<page stem>_l<NNN>``, NNN the
-line's index in its page, as in the shared line sets.
+index of the line's ``TextLine`` in its page, as in the shared line sets.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class ExtractSummary:
 @dataclass
 class _PageLines:
     page: Page
-    lines: list[tuple[int, str, str]]  # (index in the page, line id, text)
+    lines: list[tuple[int, str, str]]  # (index in page.lines, line id, text)
 
 
 def _usable_lines(page: Page, report: SkipCounter) -> _PageLines:
@@ -181,10 +181,11 @@ def _write_page(
         return []
     written = []
     for (index, line_id, text), split in zip(page_lines.lines, splits, strict=True):
-        stem = f"{page.xml.stem}_l{index:03d}"
+        number = page.lines[index].number
+        stem = f"{page.xml.stem}_l{number:03d}"
         suffix = 2
         while stem in stems:  # two pages of one name in different folders
-            stem, suffix = f"{page.xml.stem}-{suffix}_l{index:03d}", suffix + 1
+            stem, suffix = f"{page.xml.stem}-{suffix}_l{number:03d}", suffix + 1
         try:
             crop = crop_polygon(image, page.lines[index].polygon, f"{page.xml} (line {line_id})")
         except DataError as exc:

@@ -147,7 +147,7 @@ def to_alto(page: Page) -> Page:
             _alto_polygon(etree.SubElement(el, a("Shape")), a, line.polygon)
             # the schema needs a String in every line; a recognised line's replace it
             etree.SubElement(el, a("String"), CONTENT=line.text or "")
-            lines.append(PageLine(line.id, line.polygon, line.text, el))
+            lines.append(PageLine(line.id, line.polygon, line.text, el, line.number))
     return Page(page.xml, page.image, "alto", lines, etree.ElementTree(root))
 
 
@@ -187,5 +187,5 @@ def to_page(page: Page) -> Page:
             baseline = _baseline(line)
             if baseline:
                 etree.SubElement(el, p("Baseline"), points=_page_points(baseline))
-            lines.append(PageLine(line.id, line.polygon, line.text, el))
+            lines.append(PageLine(line.id, line.polygon, line.text, el, line.number))
     return Page(page.xml, page.image, "page-2019", lines, etree.ElementTree(root))

@@ -32,6 +32,7 @@ class PageLine:
     polygon: list[tuple[float, float]]
     text: str | None
     element: etree._Element = field(repr=False)
+    number: int = 0  # position among the page's TextLine elements (unreadable ones included)
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _read_page_xml(xml: Path, tree: etree._ElementTree, version: str) -> Page:
             if uni is not None and uni.text is not None:
                 text = uni.text
                 break
-        lines.append(PageLine(line_id, polygon, text, el))
+        lines.append(PageLine(line_id, polygon, text, el, number))
     if not lines and not problems:
         raise DataError(xml, "page has no TextLine")
     image = _image_path(xml, page_el.get("imageFilename"))
@@ -159,7 +160,7 @@ def _read_alto(xml: Path, tree: etree._ElementTree) -> Page:
             continue
         words = [s.get("CONTENT", "") for s in el.iterfind(q("String"), namespaces=ns)]
         text = " ".join(w for w in words if w) if words else None
-        lines.append(PageLine(line_id, polygon, text, el))
+        lines.append(PageLine(line_id, polygon, text, el, number))
     if not lines and not problems:
         raise DataError(xml, "page has no TextLine")
     image = _image_path(xml, name.strip() if name else None)
