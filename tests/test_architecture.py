@@ -149,3 +149,12 @@ def test_a_third_domain_trains_evaluates_and_transcribes(
     assert report["items"] == 2 and report.to_json()["cer"] == report.cer
     transcriptions = keyscribe.transcribe(results["best_checkpoint"], items)
     assert [t.reference_text for t in transcriptions] == ["ab ba", "bab"]
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}

@@ -14,9 +14,9 @@ from keyscribe.config import ExperimentConfig, to_dataclass
 from keyscribe.data.module import CTCDataModule
 from keyscribe.domain import DomainSpec, get_domain
 from keyscribe.errors import ConfigError
+from keyscribe.models.conformer import ConformerEncoder
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import (
-    ConformerEncoder,
     ConvResNetEncoder,
     RecurrentEncoder,
     SequentialEncoder,
