@@ -253,6 +253,7 @@ def test_alto_gains_strings_spaces_and_glyphs_inside_their_lines(
     assert [r["text"] for r in results] == [" ".join(WORDS)] * 3
     assert all(0.0 <= r["conf"] <= 1.0 for r in results)
     assert [w["text"] for w in results[0]["words"]] == list(WORDS)
+    assert {r["page"] for r in results} == {str(xml)}
 
 
 @pytest.mark.parametrize("name", ["01R_crop.page2019.xml", "01R_crop.page2013.xml"])

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import weakref
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -40,7 +41,7 @@ from keyscribe.decoding.charlm import BOS, EOS, SPACE, CharLM, LMView, token_fro
 
 BACKSPACE_DEPTH = 24
 NEG_INF = float("-inf")
-_SCORE = itemgetter(6)
+_SCORE = itemgetter(3)
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,33 @@ class LMSteps:
 
 
 class _Node:
-    """A label prefix as a linked list (shared tails, O(1) extension)."""
+    """A label prefix as a node of a trie: one node per label sequence while it is alive.
 
-    __slots__ = ("parent", "label")
+    Children are held weakly, so a prefix that left the beam and is rebuilt later gets back its
+    node as long as anything (a descendant in the beam) still holds it: the same labels are never
+    two beam entries. The LM context, LM score and insertions of the prefix live on the node."""
 
-    def __init__(self, parent: _Node | None, label: int) -> None:
+    __slots__ = ("parent", "label", "children", "context", "lm", "inserted", "seen", "__weakref__")
+
+    def __init__(
+        self, parent: _Node | None, label: int, context: str, lm: float, inserted: int
+    ) -> None:
         self.parent, self.label = parent, label
+        self.context, self.lm, self.inserted = context, lm, inserted
+        self.children: dict[int, weakref.ref[_Node]] = {}
+        self.seen = -1  # the last frame at which this prefix was in the beam
+
+    def child(self, label: int) -> _Node | None:
+        ref = self.children.get(label)
+        return ref() if ref is not None else None
+
+    def extend(self, label: int, steps: LMSteps) -> _Node:
+        context, lm, inserted = steps.cache.get((self.context, label)) or steps.step(
+            self.context, label
+        )
+        node = _Node(self, label, context, self.lm + lm, self.inserted + inserted)
+        self.children[label] = weakref.ref(node)
+        return node
 
     def labels(self) -> tuple[int, ...]:
         out = []
@@ -209,34 +231,34 @@ def prefix_beam_search(
 ) -> list[tuple[tuple[int, ...], float, float, float]]:
     """log_probs ``(time, classes)`` -> [(labels, score, am, lm)] best first, ``nbest`` long.
 
-    Extensions that cannot enter the beam are never built: every kept prefix staying on a blank
-    scores at least (the last kept score + the blank's log-prob), so a new prefix whose score
-    bound (its parent's score + the class log-prob + the most the LM and bonus can add) is below
-    that is skipped. The result is the same as without the shortcut."""
+    Each label sequence is one trie node, so one beam entry. Extensions that cannot enter the beam
+    are never built: when the beam is full, every kept prefix staying on a blank scores at least
+    (the last kept score + the blank's log-prob), so a prefix that is not in the beam and whose
+    score bound (its parent's score + the class log-prob + the most the LM and bonus can add) is
+    below that cannot be among the ``beam_size`` best. A prefix already in the beam is always
+    extended into, so that no path's mass is lost: the result equals the search without the
+    shortcut (tests/decoding/test_beam_exact.py)."""
     w, bonus = options.lm_weight if steps.lm else 0.0, options.insertion_bonus
     gains = steps.score_gains(w, bonus)
-    cache, step = steps.cache, steps.step
-    root = _Node(None, blank)
-    # entry: [node, p_blank, p_nonblank, lm context, lm score, insertions, score]
-    beam: list[list[Any]] = [[root, 0.0, NEG_INF, BOS, 0.0, 0, 0.0]]
+    root = _Node(None, blank, BOS, 0.0, 0)
+    # entry: [node, p_blank, p_nonblank, score]
+    beam: list[list[Any]] = [[root, 0.0, NEG_INF, 0.0]]
     rows = log_probs.tolist()
-    for row, classes in zip(rows, candidate_classes(log_probs, options), strict=True):
-        nxt: dict[Any, list[Any]] = {}
-        full = len(beam) >= options.beam_size and blank in classes
-        cutoff = beam[-1][6] + row[blank] if full else NEG_INF
+    for t, (row, classes) in enumerate(zip(rows, candidate_classes(log_probs, options), strict=True)):
         for entry in beam:
-            node, p_b, p_nb, context, lm, ins, score = entry
+            entry[0].seen = t
+        nxt: dict[_Node, list[Any]] = {}
+        full = len(beam) >= options.beam_size and blank in classes
+        cutoff = beam[-1][3] + row[blank] if full else NEG_INF
+        for node, p_b, p_nb, score in beam:
             total = _logaddexp(p_b, p_nb)
             last = node.label if node is not root else -1
-            stay_key = (node.parent, node.label)
-            stay = nxt.get(stay_key)
-            if stay is not None:
-                stay[0] = node  # keep the node its extensions hang from as the canonical one
+            stay = nxt.get(node)
             for c in classes:
                 p = row[c]
                 if c == blank or c == last:  # noqa: SIM109 (no tuple per test in the hot loop)
                     if stay is None:
-                        stay = nxt[stay_key] = [node, NEG_INF, NEG_INF, context, lm, ins, 0.0]
+                        stay = nxt[node] = [node, NEG_INF, NEG_INF, 0.0]
                     if c == blank:
                         stay[1] = _logaddexp(stay[1], total + p)
                         continue
@@ -244,34 +266,31 @@ def prefix_beam_search(
                     from_prev = p_b + p  # a repeat after a blank is a new character
                 else:
                     from_prev = total + p
-                key = (node, c)
-                ext = nxt.get(key)
-                if ext is None:
+                child = node.child(c)
+                if child is None:
                     if score + p + gains[c] < cutoff:
                         continue
-                    done = cache.get((context, c)) or step(context, c)
-                    ext = nxt[key] = [
-                        _Node(node, c),
-                        NEG_INF,
-                        from_prev,
-                        done[0],
-                        lm + done[1],
-                        ins + done[2],
-                        0.0,
-                    ]
+                    child = node.extend(c, steps)
                 else:
-                    ext[2] = _logaddexp(ext[2], from_prev)
+                    ext = nxt.get(child)
+                    if ext is not None:
+                        ext[2] = _logaddexp(ext[2], from_prev)
+                        continue
+                    if child.seen != t and score + p + gains[c] < cutoff:
+                        continue
+                nxt[child] = [child, NEG_INF, from_prev, 0.0]
         for e in nxt.values():
-            e[6] = _logaddexp(e[1], e[2]) + w * e[4] + bonus * e[5]
+            node = e[0]
+            e[3] = _logaddexp(e[1], e[2]) + w * node.lm + bonus * node.inserted
         beam = heapq.nlargest(options.beam_size, nxt.values(), key=_SCORE)
-        floor = beam[0][6] - options.beam_threshold
-        if beam[-1][6] < floor:
-            beam = [e for e in beam if e[6] >= floor]
+        floor = beam[0][3] - options.beam_threshold
+        if beam[-1][3] < floor:
+            beam = [e for e in beam if e[3] >= floor]
     out = []
-    for node, p_b, p_nb, context, lm, ins, _ in beam:
+    for node, p_b, p_nb, _ in beam:
         am = _logaddexp(p_b, p_nb)
-        lm_total = lm + steps.finish(context)
-        out.append((node.labels(), am + w * lm_total + bonus * ins, am, lm_total))
+        lm_total = node.lm + steps.finish(node.context)
+        out.append((node.labels(), am + w * lm_total + bonus * node.inserted, am, lm_total))
     out.sort(key=lambda h: h[1], reverse=True)
     return out[: options.nbest]
 

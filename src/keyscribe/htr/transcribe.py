@@ -137,4 +137,4 @@ def _transcribe_page(
     fmt = output.format or input_format(page)
     out = output_path(xml, fmt, output.out_dir, output.tagged)
     wrote(write_page(page, layouts, fmt, out, output.glyphs))
-    return [result for result, _ in recognized]
+    return [{**result, "page": str(xml)} for result, _ in recognized]
