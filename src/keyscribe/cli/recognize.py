@@ -128,6 +128,23 @@ def transcribe(
         options = {"format": page_format, "out": out, "xml_out": xml_out, "glyphs": glyphs}
         results = files(recognizer, inputs, options, lambda p: typer.echo(f"wrote {p}", err=True))
     else:
+        given = [
+            f
+            for f, v in (
+                ("--format", page_format),
+                ("--out", out),
+                ("--xml-out", xml_out),
+                ("--glyphs", glyphs),
+            )
+            if v
+        ]
+        if given:
+            from keyscribe.errors import ConfigError
+
+            raise ConfigError(
+                None,
+                f"{', '.join(given)}: write documents back, which {recognizer.domain} models do not",
+            )
         results = [r.to_json() for path in inputs for r in recognizer.transcribe(path)]
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
