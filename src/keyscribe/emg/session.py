@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,6 @@ TIME_FIELD = "time"
 SAMPLE_RATE_HZ = 2000.0
 NUM_BANDS = 2
 CHANNELS_PER_BAND = 16
-
-
-@dataclass(frozen=True)
-class Keystroke:
-    key: str
-    start: float
-    end: float | None
 
 
 def _parse_json_list(path: Path, name: str, raw: Any) -> list[Any]:
