@@ -23,10 +23,9 @@ from lxml import etree
 from shapely.geometry import Polygon
 from typer.testing import CliRunner
 
-from keyscribe import api, builders
+from helpers.checkpoints import save_untrained
+from keyscribe import api
 from keyscribe.cli import app
-from keyscribe.config import to_plain
-from keyscribe.domain import get_domain
 from keyscribe.htr.pages import read_page
 from keyscribe.htr.positions import LineGeometry, label_extents, layout_line
 from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
@@ -61,14 +60,7 @@ def checkpoint(lines_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         },
     }
     cfg = api.config_from_tree(tiny)
-    alphabet = get_domain("htr").alphabet(cfg)
-    torch.manual_seed(0)
-    model = builders.build_model(cfg, alphabet)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    meta = {"config": to_plain(cfg), "alphabet": alphabet.to_dict(), "domain": "htr", "format": 1}
-    torch.save({"state_dict": state, "keyscribe": meta}, path)
-    return path
+    return save_untrained(cfg, tmp_path_factory.mktemp("model") / "tiny.ckpt")
 
 
 def scripted_log_probs(alphabet, width: int) -> tuple[torch.Tensor, int, list[tuple[int, float]]]:
