@@ -398,3 +398,48 @@ def test_shared_escriptorium_pages_validate(scripted, tmp_path: Path) -> None:
                 ]
                 assert _inside(list(zip(values[0::2], values[1::2], strict=True)), shape)
                 assert 0.0 <= float(s.get("WC")) <= 1.0
+
+
+def test_txt_and_json_follow_the_page_reading_order(
+    scripted, pages_dir: Path, tmp_path: Path
+) -> None:
+    """Lines of a region that ReadingOrder puts first come first; the document keeps its order."""
+    xml = _page(pages_dir, tmp_path, "01R_crop.page2019.xml")
+    tree = etree.parse(str(xml))
+    ns = tree.getroot().nsmap[None]
+    r1 = tree.find(f".//{{{ns}}}TextRegion")
+    last = r1.findall(f"{{{ns}}}TextLine")[-1]
+    r2 = etree.SubElement(r1.getparent(), f"{{{ns}}}TextRegion", id="r2")
+    etree.SubElement(r2, f"{{{ns}}}Coords", points="0,0 1156,0 1156,199 0,199")
+    r2.append(last)
+    order = etree.Element(f"{{{ns}}}ReadingOrder")
+    group = etree.SubElement(order, f"{{{ns}}}OrderedGroup", id="ro")
+    etree.SubElement(group, f"{{{ns}}}RegionRefIndexed", index="1", regionRef="r1")
+    etree.SubElement(group, f"{{{ns}}}RegionRefIndexed", index="0", regionRef="r2")
+    r1.getparent().insert(0, order)
+    tree.write(str(xml), xml_declaration=True, encoding="UTF-8")
+    check_page_2019(xml)
+    ids = [line.id for line in read_page(xml).lines]
+    transcribe_inputs(scripted, [xml], PageOutput("json", tmp_path / "o", False))
+    transcribe_inputs(scripted, [xml], PageOutput("page", tmp_path / "o", False))
+    data = json.loads((tmp_path / "o" / "01R_crop.page2019.json").read_text(encoding="utf-8"))
+    assert [line["id"] for line in data["lines"]] == [ids[2], ids[0], ids[1]]
+    check_page_2019(tmp_path / "o" / "01R_crop.page2019.xml")
+    kept = etree.parse(str(tmp_path / "o" / "01R_crop.page2019.xml"))
+    assert [e.get("id") for e in kept.iter(f"{{{ns}}}TextLine")] == ids
+
+
+def test_alto_v3_pages_read_and_write_without_v4_shapes(
+    scripted, pages_dir: Path, tmp_path: Path
+) -> None:
+    shutil.copy(pages_dir / "01R_crop.jpg", tmp_path / "01R_crop.jpg")
+    v3 = (pages_dir / "01R_crop.alto.xml").read_text(encoding="utf-8").replace("ns-v4#", "ns-v3#")
+    xml = tmp_path / "v3.xml"
+    xml.write_text(v3, encoding="utf-8")
+    transcribe_inputs(scripted, [xml], PageOutput(None, tmp_path / "o", False, True))
+    doc = etree.parse(str(tmp_path / "o" / "v3.xml"))
+    v3_ns = "{http://www.loc.gov/standards/alto/ns-v3#}"
+    strings = list(doc.iter(f"{v3_ns}String"))
+    assert [s.get("CONTENT") for s in strings] == list(WORDS) * 3
+    assert all(s.find(f"{v3_ns}Shape") is None and s.get("HPOS") for s in strings)
+    assert len(list(doc.iter(f"{v3_ns}Glyph"))) == len("".join(WORDS)) * 3

@@ -30,7 +30,7 @@ from lxml import etree
 from keyscribe.atomic import atomic_write_bytes, atomic_write_text
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.htr.page_convert import to_alto, to_page
-from keyscribe.htr.pages import Page
+from keyscribe.htr.pages import Page, PageLine
 from keyscribe.htr.positions import Box, LineLayout
 
 FORMATS = ("alto", "page", "txt", "json")
@@ -62,7 +62,8 @@ def write_page(
     if fmt not in FORMATS:
         raise ConfigError(None, f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "txt":
-        text = "".join(f"{layouts[line.id].text}\n" for line in page.lines if line.id in layouts)
+        ordered = reading_order(page)
+        text = "".join(f"{layouts[line.id].text}\n" for line in ordered if line.id in layouts)
         atomic_write_text(out, text)
         return out
     if fmt == "json":
@@ -79,9 +80,44 @@ def write_page(
     return out
 
 
+def _ordered_refs(group: etree._Element) -> list[str]:
+    """Region ids of a PAGE reading-order group, nested groups flattened: an ordered group's
+    members by ``index``, an unordered group's as written."""
+    members = [c for c in group if _local(c) not in ("UserDefined", "Labels", "")]
+    if "Ordered" in _local(group) and "Unordered" not in _local(group):
+        members.sort(key=lambda c: int(c.get("index", "0") or 0))
+    refs: list[str] = []
+    for member in members:
+        if _local(member).startswith("RegionRef"):
+            refs.append(member.get("regionRef", ""))
+        else:
+            refs += _ordered_refs(member)
+    return refs
+
+
+def reading_order(page: Page) -> list[PageLine]:
+    """The page's lines in reading order: PAGE regions as ``ReadingOrder`` lists them (lines of
+    a region in document order; regions it leaves out after, in document order), ALTO lines and
+    PAGE pages without one in document order."""
+    root = page.tree.getroot()
+    order = next((el for el in root.iter() if _local(el) == "ReadingOrder"), None)
+    if order is None or input_format(page) != "page":
+        return list(page.lines)
+    rank = {ref: i for i, ref in enumerate(r for g in order for r in _ordered_refs(g))}
+
+    def region_rank(line: PageLine) -> int:  # the nearest enclosing region that is listed
+        for region in line.element.iterancestors():
+            if region.get("id") in rank:
+                return rank[str(region.get("id"))]
+        return len(rank)
+
+    keyed = [(region_rank(line), n, line) for n, line in enumerate(page.lines)]
+    return [line for _, _, line in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
 def page_json(page: Page, layouts: dict[str, LineLayout], glyphs: bool) -> dict[str, object]:
     lines = []
-    for line in page.lines:
+    for line in reading_order(page):
         layout = layouts.get(line.id)
         if layout is None:
             continue
