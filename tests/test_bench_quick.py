@@ -34,10 +34,12 @@ def test_quick_run_produces_figures(
     assert "thread(s), commit" in printed and "load average" in printed  # the machine line
     assert "|" in printed  # a table
     if name == "train_throughput":
-        assert [r["model"] for r in figures["rows"]] == [
-            "tdsconv",
-            "tdsconv (reference 2-D)",
-            "gru",
+        assert [(r["model"], r["precision"]) for r in figures["rows"]] == [
+            ("tdsconv", "fp32"),
+            ("tdsconv", "bf16"),
+            ("tdsconv (reference 2-D)", "fp32"),
+            ("gru", "fp32"),
+            ("gru", "bf16"),
         ]
         assert all(_figure(r["step_s"]) and _figure(r["frames_per_s"]) for r in figures["rows"])
         comparison = figures["tdsconv_vs_reference"]
@@ -52,8 +54,14 @@ def test_quick_run_produces_figures(
         assert [r["decoder"] for r in figures["results"]][0] == "greedy"
         assert all(_figure(r["real_time_factor"]) for r in figures["results"])
     elif name == "transcribe":
-        assert [r["decoder"] for r in figures["rows"]] == ["greedy", "beam"]
+        cases = [(r["decoder"], r["runtime"], r["precision"]) for r in figures["rows"]]
+        assert cases == [
+            ("greedy", "torch", "fp32"),
+            ("greedy", "torch", "bf16"),
+            ("greedy", "onnx", "fp32"),
+        ]
         assert all(_figure(r["x_real_time_cpu"]) and r["signal_s"] == 6 for r in figures["rows"])
+        assert all(r["cer"] >= 0 for r in figures["rows"]) and "bf16" in figures["cpu_support"]
     elif name == "memory":
         assert figures["transcribe_peak_rss_mb"] >= figures["baseline_peak_rss_mb"] > 0
     elif name == "rnn_paths":

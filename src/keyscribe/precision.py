@@ -15,6 +15,7 @@ log-softmax in fp32), so decoding and scoring never see bf16 values.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import warnings
 from dataclasses import dataclass
@@ -118,14 +119,12 @@ def autocast_bf16(model: nn.Module) -> list[RemovableHandle]:
 
 
 def with_precision(model: nn.Module, precision: str) -> nn.Module:
-    """``model`` ready to run in ``precision``: itself (fp32; bf16 hooks of an earlier call
-    removed), itself with autocast hooks (bf16), or an int8 copy (int8)."""
+    """``model`` ready to run in ``precision``: itself (fp32), or a copy that runs under bf16
+    autocast (bf16) or has int8 Linear layers (int8); ``model`` itself is never changed."""
     check_precision(precision)
-    handles: list[RemovableHandle] = model.__dict__.pop("_bf16_hooks", [])
-    for handle in handles:
-        handle.remove()
     if precision == "int8":
         return quantized(model)
     if precision == "bf16":
-        model.__dict__["_bf16_hooks"] = autocast_bf16(model)
+        model = copy.deepcopy(model)
+        autocast_bf16(model)
     return model

@@ -13,7 +13,11 @@ head + CTC) and as the encoder alone (forward + backward on fixed front-end feat
 the shared front end dilutes the difference in the whole-model figure.
 
     keyscribe bench train_throughput [--steps 3] [--threads N] [--encoders tdsconv,lstm]
-        [--batch-size 32] [--json OUT.json] [--quick]
+        [--precisions fp32,bf16] [--batch-size 32] [--json OUT.json] [--quick]
+
+Each encoder trains in fp32 and in bf16 (``trainer.precision: bf16-mixed``'s autocast) side by
+side; the header says whether this CPU computes bf16 natively (without it bf16 is emulated and
+slower than fp32).
 
 ``--quick``: tiny sizes for the test suite (figures only, no meaning). Times are process CPU
 time: on a shared machine wall time measures the sharing; use ``--threads 1`` there, so CPU time
@@ -50,6 +54,7 @@ from keyscribe.domain import get_domain
 from keyscribe.emg.keys import EMG_ALPHABET
 from keyscribe.models.ctc import CTCModel
 from keyscribe.models.encoders import TDSConv2dBlock, TDSConvEncoder
+from keyscribe.precision import cpu_support
 
 QUICK: dict[str, dict[str, Any]] = {  # tiny options per encoder kind, for --quick
     "tdsconv": {"block_channels": [4, 4], "kernel_width": 4},
@@ -170,13 +175,18 @@ def in_child(measure: Callable[[], float]) -> tuple[float, float]:
     return value, peak
 
 
-def train_step(model: CTCModel, batch: tuple[Tensor, Tensor, Tensor, Tensor]) -> Any:
+def train_step(
+    model: CTCModel, batch: tuple[Tensor, Tensor, Tensor, Tensor], precision: str = "fp32"
+) -> Any:
+    """One forward + CTC + backward, in fp32 or under bf16 autocast (``trainer.precision:
+    bf16-mixed``: the model's log-softmax and the loss stay fp32)."""
     inputs, lengths, targets, target_lengths = batch
     blank = EMG_ALPHABET.blank
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        log_probs, out_lengths = model(inputs, lengths)  # (batch, time', classes)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            log_probs, out_lengths = model(inputs, lengths)  # (batch, time', classes), fp32
         loss = nn.functional.ctc_loss(
             log_probs.transpose(0, 1),
             targets,
@@ -215,6 +225,7 @@ def run(
     quick: bool = False,
     batch_size: int | None = None,
     memory: bool = False,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
 ) -> dict[str, Any]:
     overrides = (
         ["model.frontend.mlp_features=[8]", "data.window_length=400", "data.padding=[0,0]"]
@@ -238,20 +249,31 @@ def run(
         features = cast(int, frontend.out_features)
         encoder = builders.build_encoder(options, features, spec.frame_scale(cfg))
         model = CTCModel(frontend, encoder, EMG_ALPHABET.num_classes).train()
-        step = train_step(model, batch)
-        row: dict[str, Any] = {"model": kind}
-        if memory:
-            seconds, row["train_peak_rss_mb"] = in_child(lambda step=step: _time_steps(step, steps))
-        else:
-            seconds = _time_steps(step, steps)
-        row.update(step_s=seconds, frames_per_s=ratio(frames_per_step, seconds))
-        rows.append(row)
-        print(f"# {kind}: {seconds:.3f} s/step", file=sys.stderr, flush=True)
+        fp32_seconds = None
+        for precision in precisions:  # side by side, right after one another
+            step = train_step(model, batch, precision)
+            row: dict[str, Any] = {"model": kind, "precision": precision}
+            if memory:
+                seconds, row["train_peak_rss_mb"] = in_child(
+                    lambda step=step: _time_steps(step, steps)
+                )
+            else:
+                seconds = _time_steps(step, steps)
+            fp32_seconds = seconds if precision == "fp32" else fp32_seconds
+            row.update(
+                step_s=seconds,
+                frames_per_s=ratio(frames_per_step, seconds),
+                speedup_vs_fp32=None if fp32_seconds is None else ratio(fp32_seconds, seconds),
+            )
+            rows.append(row)
+            print(f"# {kind} {precision}: {seconds:.3f} s/step", file=sys.stderr, flush=True)
         if kind == "tdsconv":  # the reference formulation right after, under the same load
             comparison = compare_tdsconv(model, batch, steps, frames_per_step, rows)
             print(f"# tdsconv vs reference: {comparison}", file=sys.stderr, flush=True)
     return {
         "machine": machine_info(),
+        "cpu_support": cpu_support().bf16_note(),
+        "precisions": list(precisions),
         "batch_size": batch_size,
         "frames_per_item": example.shape[1],
         "steps": steps,
@@ -288,8 +310,10 @@ def compare_tdsconv(
     rows.append(
         {
             "model": "tdsconv (reference 2-D)",
+            "precision": "fp32",
             "step_s": whole,
             "frames_per_s": ratio(frames_per_step, whole),
+            "speedup_vs_fp32": None,
         }
     )
     whole_ours = _time_steps(train_step(ours, batch), steps)
@@ -313,6 +337,7 @@ def compare_tdsconv(
 
 def print_table(result: dict[str, Any]) -> None:
     print(machine_line(result["machine"]) + " (shared machine: figures are lower bounds)")
+    print(f"# {result['cpu_support']}")
     print(
         f"# batch {result['batch_size']} x {result['frames_per_item']} frames, fwd+bwd+CTC, "
         f"{result['steps']} timed steps, {result['clock']}"
@@ -321,13 +346,22 @@ def print_table(result: dict[str, Any]) -> None:
     rows = [
         [
             r["model"],
+            r["precision"],
             r["step_s"],
             r["frames_per_s"],
+            show_ratio(r["speedup_vs_fp32"]) if r["precision"] != "fp32" else "",
             *([r.get("train_peak_rss_mb", "-")] if memory else []),
         ]
         for r in result["rows"]
     ]
-    headers = ["model", "CPU s/step", "frames/CPU-s", *(["peak RSS growth MB"] if memory else [])]
+    headers = [
+        "model",
+        "precision",
+        "CPU s/step",
+        "frames/CPU-s",
+        "vs fp32",
+        *(["peak RSS growth MB"] if memory else []),
+    ]
     print(table(headers, rows))
     c = result["tdsconv_vs_reference"]
     if c:
@@ -349,6 +383,11 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--encoders", default=None, help="comma-separated kinds (default: all)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 (2 with --quick)")
     parser.add_argument(
+        "--precisions",
+        default="fp32,bf16",
+        help="comma-separated: fp32, bf16 (bf16-mixed autocast); each encoder in each",
+    )
+    parser.add_argument(
         "--memory",
         action="store_true",
         help="time each encoder in a forked child and report its peak RSS growth (use --threads 1)",
@@ -361,5 +400,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = get_args(argv)
     set_threads(args.threads)
     encoders = args.encoders.split(",") if args.encoders else None
-    result = run(args.steps, encoders, args.quick, args.batch_size, args.memory)
+    precisions = tuple(args.precisions.split(","))
+    if set(precisions) - {"fp32", "bf16"}:
+        raise SystemExit(f"--precisions: fp32 and/or bf16, got {args.precisions!r}")
+    result = run(args.steps, encoders, args.quick, args.batch_size, args.memory, precisions)
     return emit(result, args.json, print_table)

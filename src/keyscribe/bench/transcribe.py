@@ -1,10 +1,14 @@
 """Whole-session sEMG transcription speed, network and decoding together, as the real-time factor
-(RTF = seconds of compute per second of EMG; "x real time" = its inverse), per decoder, in wall
-time and in process CPU time (with one thread: what a dedicated core would take).
+(RTF = seconds of compute per second of EMG; "x real time" = its inverse), per decoder, runtime
+(torch eager, ONNX Runtime) and precision (fp32, bf16, int8; keyscribe.precision), in wall time
+and in process CPU time (with one thread: what a dedicated core would take), with the CER of each
+against the session's keys (bf16 and int8 should stay within a few tenths of a point of fp32).
+The header says whether this CPU has native bf16 (without it bf16 is emulated and slower).
 
     keyscribe bench transcribe [--checkpoint CKPT | --config CONFIG] [--session FILE | --minutes 2]
-        [--decoders greedy,beam,beam+lm] [--lm LM.arpa|default] [--threads 1] [--json [PATH]]
-    keyscribe bench transcribe --quick      # tiny model, 6 s session, greedy + beam 4 (the tests')
+        [--decoders greedy,beam,beam+lm] [--precisions fp32,bf16,int8] [--runtimes torch,onnx]
+        [--rounds 3] [--lm LM.arpa|default] [--threads 1] [--json [PATH]]
+    keyscribe bench transcribe --quick      # tiny model, 6 s session, greedy (the tests')
 
 Without ``--checkpoint`` the model of ``--config`` (default: the emg2qwerty baseline,
 configs/emg/baseline-tdsconv.yaml) runs with untrained weights: the network's speed does not
@@ -16,6 +20,8 @@ Without ``--session`` a session of ``--minutes`` is synthesised (noise, a key ev
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,13 +40,15 @@ from keyscribe.bench.harness import (
     table,
 )
 from keyscribe.bench.memory import write_long_session
+from keyscribe.precision import cpu_support
 
 DECODERS = ("greedy", "beam", "beam+lm")
+PRECISIONS = ("fp32", "bf16", "int8")
+RUNTIMES = ("torch", "onnx")
 
 
 def _recognizer(args: argparse.Namespace) -> Any:
     from keyscribe import api, builders
-    from keyscribe.domain import get_domain
 
     if args.checkpoint:
         return api.load_model(args.checkpoint)
@@ -50,7 +58,7 @@ def _recognizer(args: argparse.Namespace) -> Any:
         else []
     )
     cfg = api.load_config(args.config or repo_config("emg/baseline-tdsconv.yaml"), overrides)
-    alphabet = get_domain(cfg.domain).alphabet(cfg)
+    alphabet = builders.domain_spec(cfg.domain).alphabet(cfg)
     torch.manual_seed(0)
     return api.Recognizer(builders.build_model(cfg, alphabet), alphabet, cfg)
 
@@ -64,54 +72,102 @@ def _use(recognizer: Any, decoder: str, args: argparse.Namespace) -> Any:
     return recognizer.use_decoder("beam", args.lm or "default", beam)
 
 
+def _onnx_recognizer(recognizer: Any, folder: Path) -> Any:
+    """The same model exported to ONNX (checked against torch) and run by ONNX Runtime."""
+    from keyscribe import api, builders
+    from keyscribe.export import OnnxCTCModel, export_onnx, parity_batches
+
+    example = builders.domain_spec(recognizer.domain).example_input(recognizer.config)
+    path = folder / "model.onnx"
+    export_onnx(recognizer.model, parity_batches(example), path)
+    return api.Recognizer(OnnxCTCModel(path), recognizer.alphabet, recognizer.config)
+
+
+def _cer(results: list[dict[str, Any]]) -> float:
+    from keyscribe.metrics import EditCounts
+
+    counts = EditCounts()
+    for r in results:
+        counts.add(r["reference_ids"], r["label_ids"])
+    return round(counts.rate, 2)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every (decoder, runtime, precision) case, timed in ``--rounds`` interleaved rounds (the
+    median counts: other processes on the machine disturb some rounds, never all)."""
     set_threads(args.threads)
-    recognizer = _recognizer(args)
+    torch_recognizer = _recognizer(args)
     with tempfile.TemporaryDirectory() as tmp:
         session = (
             Path(args.session)
             if args.session
             else write_long_session(Path(tmp) / "session.hdf5", args.minutes)
         )
-        rows = []
-        for decoder in args.decoders.split(","):
-            if decoder not in DECODERS:
-                raise SystemExit(
-                    f"--decoders: unknown decoder {decoder!r} (choose from {', '.join(DECODERS)})"
-                )
-            decoding = _use(recognizer, decoder, args)
-            results = decoding.transcribe(session)  # warm-up: loads the LM, allocations
-            timing = measure(lambda decoding=decoding: decoding.transcribe(session))
-            total, cpu = timing.wall, timing.cpu
-            signal = _session_seconds(session)
-            network = sum(r["seconds"] for r in results)
-            decode = sum(r["decode_seconds"] for r in results)
-            rows.append(
-                {
-                    "decoder": decoder,
-                    "signal_s": round(signal, 1),
-                    "network_s": round(network, 3),
-                    "decode_s": round(decode, 3),
-                    "total_s": round(total, 3),
-                    "rtf": round(total / signal, 5),
-                    "x_real_time": _rounded(ratio(signal, total)),
-                    # with one thread, process time is what a dedicated core would take
-                    "cpu_s": round(cpu, 3),
-                    "x_real_time_cpu": _rounded(ratio(signal, cpu)),
-                }
+        signal = _session_seconds(session)
+        cases = [
+            (decoder, runtime, precision)
+            for decoder in args.decoders.split(",")
+            for runtime in args.runtimes.split(",")
+            for precision in (args.precisions.split(",") if runtime == "torch" else ["fp32"])
+        ]
+        onnx = _onnx_recognizer(torch_recognizer, Path(tmp)) if "onnx" in args.runtimes else None
+        recognizers = {
+            (decoder, runtime, precision): _use(
+                onnx if runtime == "onnx" else torch_recognizer.use_precision(precision),
+                decoder,
+                args,
             )
+            for decoder, runtime, precision in cases
+        }
+        timings: dict[tuple[str, str, str], list[Any]] = {case: [] for case in cases}
+        outputs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for round_ in range(args.rounds + 1):  # round 0 warms up (LM loading, allocations)
+            for case in cases:
+                recognizer = recognizers[case]
+                if round_ == 0:
+                    outputs[case] = recognizer.transcribe(session)
+                    continue
+                timings[case].append(measure(lambda r=recognizer: r.transcribe(session)))
+        rows = [_row(case, timings[case], outputs[case], signal) for case in cases]
     model = (
         "checkpoint " + str(args.checkpoint)
         if args.checkpoint
         else f"untrained {args.config or 'baseline-tdsconv'}"
     )
-    params = sum(p.numel() for p in recognizer.model.parameters())
+    params = sum(p.numel() for p in torch_recognizer.model.parameters())
     return {
         "benchmark": "transcribe",
         "machine": machine_info(),
+        "cpu_support": cpu_support().bf16_note(),
         "model": model,
         "parameters": params,
+        "rounds": args.rounds,
         "rows": rows,
+    }
+
+
+def _row(
+    case: tuple[str, str, str], timings: list[Any], results: list[dict[str, Any]], signal: float
+) -> dict[str, Any]:
+    decoder, runtime, precision = case
+    total = statistics.median(t.wall for t in timings)
+    cpu = statistics.median(t.cpu for t in timings)
+    network = sum(r["seconds"] for r in results)
+    decode = sum(r["decode_seconds"] for r in results)
+    return {
+        "decoder": decoder,
+        "runtime": runtime,
+        "precision": precision,
+        "signal_s": round(signal, 1),
+        "network_s": round(network, 3),  # of the first (warm-up) pass
+        "decode_s": round(decode, 3),
+        "total_s": round(total, 3),
+        "rtf": round(total / signal, 5),
+        "x_real_time": _rounded(ratio(signal, total)),
+        # with one thread, process time is what a dedicated core would take
+        "cpu_s": round(cpu, 3),
+        "x_real_time_cpu": _rounded(ratio(signal, cpu)),
+        "cer": _cer(results),
     }
 
 
@@ -128,9 +184,15 @@ def _session_seconds(path: Path) -> float:
 
 def print_table(result: dict[str, Any]) -> None:
     print(machine_line(result["machine"]))
-    print(f"# {result['model']}, {result['parameters']:,} parameters")
+    print(f"# {result['cpu_support']}")
+    print(
+        f"# {result['model']}, {result['parameters']:,} parameters; median of {result['rounds']} "
+        "interleaved round(s); CER % against the session's keys"
+    )
     headers = [
         "decoder",
+        "runtime",
+        "precision",
         "signal s",
         "network s",
         "decode s",
@@ -139,9 +201,12 @@ def print_table(result: dict[str, Any]) -> None:
         "x real time",
         "CPU s",
         "x real time (CPU)",
+        "CER %",
     ]
     keys = [
         "decoder",
+        "runtime",
+        "precision",
         "signal_s",
         "network_s",
         "decode_s",
@@ -150,6 +215,7 @@ def print_table(result: dict[str, Any]) -> None:
         "x_real_time",
         "cpu_s",
         "x_real_time_cpu",
+        "cer",
     ]
     print(table(headers, [[row[k] for k in keys] for row in result["rows"]]))
 
@@ -176,16 +242,32 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--lm", default=None, help="ARPA character LM for beam+lm (default: the default English LM)"
     )
     parser.add_argument("--beam-size", type=int, default=50)
+    parser.add_argument(
+        "--precisions", default="fp32,bf16", help=f"comma-separated: {', '.join(PRECISIONS)}"
+    )
+    parser.add_argument(
+        "--runtimes",
+        default="torch,onnx" if importlib.util.find_spec("onnxruntime") else "torch",
+        help="comma-separated: torch, onnx (ONNX Runtime on the exported model, fp32)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved timing rounds (median) after a warm-up"
+    )
     add_common_args(parser, threads=1)
     args = parser.parse_args(argv)
-    unknown = set(args.decoders.split(",")) - set(DECODERS)
-    if unknown:
-        parser.error(
-            f"--decoders: unknown {', '.join(sorted(unknown))} (choose from {', '.join(DECODERS)})"
-        )
+    for option, allowed in (
+        ("decoders", DECODERS),
+        ("precisions", PRECISIONS),
+        ("runtimes", RUNTIMES),
+    ):
+        unknown = set(getattr(args, option).split(",")) - set(allowed)
+        if unknown:
+            parser.error(
+                f"--{option}: unknown {', '.join(sorted(unknown))} (choose from {', '.join(allowed)})"
+            )
     if args.quick:
-        args.minutes, args.beam_size = 0.1, 4
-        args.decoders = "greedy,beam"
+        args.minutes, args.beam_size, args.rounds = 0.1, 4, 1
+        args.decoders = "greedy"
     return args
 
 
