@@ -49,6 +49,7 @@ RUNTIMES = ("torch", "onnx")
 
 def _recognizer(args: argparse.Namespace) -> Any:
     from keyscribe import api, builders
+    from keyscribe.domain import get_domain
 
     if args.checkpoint:
         return api.load_model(args.checkpoint)
@@ -58,7 +59,7 @@ def _recognizer(args: argparse.Namespace) -> Any:
         else []
     )
     cfg = api.load_config(args.config or repo_config("emg/baseline-tdsconv.yaml"), overrides)
-    alphabet = builders.domain_spec(cfg.domain).alphabet(cfg)
+    alphabet = get_domain(cfg.domain).alphabet(cfg)
     torch.manual_seed(0)
     return api.Recognizer(builders.build_model(cfg, alphabet), alphabet, cfg)
 
@@ -74,10 +75,11 @@ def _use(recognizer: Any, decoder: str, args: argparse.Namespace) -> Any:
 
 def _onnx_recognizer(recognizer: Any, folder: Path) -> Any:
     """The same model exported to ONNX (checked against torch) and run by ONNX Runtime."""
-    from keyscribe import api, builders
+    from keyscribe import api
+    from keyscribe.domain import get_domain
     from keyscribe.export import OnnxCTCModel, export_onnx, parity_batches
 
-    example = builders.domain_spec(recognizer.domain).example_input(recognizer.config)
+    example = get_domain(recognizer.domain).example_input(recognizer.config)
     path = folder / "model.onnx"
     export_onnx(recognizer.model, parity_batches(example), path)
     return api.Recognizer(OnnxCTCModel(path), recognizer.alphabet, recognizer.config)
