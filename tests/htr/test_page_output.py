@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from helpers.checkpoints import save_untrained
 from keyscribe import api
 from keyscribe.cli import app
+from keyscribe.errors import DataError
 from keyscribe.htr.pages import read_page
 from keyscribe.htr.positions import LineGeometry, label_extents, layout_line
 from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
@@ -443,3 +444,20 @@ def test_alto_v3_pages_read_and_write_without_v4_shapes(
     assert [s.get("CONTENT") for s in strings] == list(WORDS) * 3
     assert all(s.find(f"{v3_ns}Shape") is None and s.get("HPOS") for s in strings)
     assert len(list(doc.iter(f"{v3_ns}Glyph"))) == len("".join(WORDS)) * 3
+
+
+def test_pages_of_one_name_in_several_folders_keep_their_folders(
+    scripted, pages_dir: Path, tmp_path: Path
+) -> None:
+    for folder in ("a", "b/c"):
+        (tmp_path / "corpus" / folder).mkdir(parents=True)
+        _page(pages_dir, tmp_path / "corpus" / folder, "01R_crop.alto.xml")
+    out = tmp_path / "out"
+    transcribe_inputs(scripted, [tmp_path / "corpus"], PageOutput("txt", out, False))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == [
+        "a/01R_crop.alto.txt",
+        "b/c/01R_crop.alto.txt",
+    ]
+    twice = [tmp_path / "corpus" / "a" / "01R_crop.alto.xml", tmp_path / "corpus" / "b" / "c"]
+    with pytest.raises(DataError, match="written already for another page of the same name"):
+        transcribe_inputs(scripted, twice, PageOutput("txt", tmp_path / "flat", False))

@@ -11,6 +11,7 @@ image (a line given directly) or on the page (a line of a PAGE/ALTO file). A pag
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,14 +110,21 @@ def transcribe_inputs(
     wrote: Callable[[Path], None] = lambda path: None,
 ) -> list[dict[str, Any]]:
     """Recognise every input; pages are written per ``output`` (``wrote`` hears of each file).
-    Returns the per-line results, inputs in order."""
+    With ``out_dir``, pages of a folder, glob or manifest keep their folders below the folder
+    they share (``corpus/a/001.xml`` and ``corpus/b/001.xml`` -> ``out/a/001.xml``,
+    ``out/b/001.xml``). Returns the per-line results, inputs in order."""
     results: list[dict[str, Any]] = []
+    written: set[Path] = set()
     for source in inputs:
         if is_page_set(source) or Path(source).suffix.lower() == ".xml":
             xmls = [x for x in page_files(source) if not (x.is_file() and is_mets(x))]
+            base = Path(os.path.commonpath([x.parent.absolute() for x in xmls])) if xmls else None
             for xml in xmls:
+                out_dir = output.out_dir
+                if out_dir is not None and base is not None:
+                    out_dir = out_dir / xml.parent.absolute().relative_to(base)
                 try:
-                    results += _transcribe_page(recognizer, xml, output, wrote)
+                    results += _transcribe_page(recognizer, xml, output, out_dir, written, wrote)
                 except DataError as exc:
                     if len(xmls) == 1:
                         raise
@@ -128,13 +136,21 @@ def transcribe_inputs(
 
 
 def _transcribe_page(
-    recognizer: Any, xml: Path, output: PageOutput, wrote: Callable[[Path], None]
+    recognizer: Any,
+    xml: Path,
+    output: PageOutput,
+    out_dir: Path | None,
+    written: set[Path],
+    wrote: Callable[[Path], None],
 ) -> list[dict[str, Any]]:
     page = read_page(xml)
+    fmt = output.format or input_format(page)
+    out = output_path(xml, fmt, out_dir, output.tagged)
+    if out.absolute() in written:
+        raise DataError(xml, f"{out} is written already for another page of the same name")
     dataset = recognizer.dataset(xml)
     recognized = recognize(recognizer, dataset, on_page=True)
     layouts = {layout.id: layout for _, layout in recognized}
-    fmt = output.format or input_format(page)
-    out = output_path(xml, fmt, output.out_dir, output.tagged)
     wrote(write_page(page, layouts, fmt, out, output.glyphs))
+    written.add(out.absolute())
     return [{**result, "page": str(xml)} for result, _ in recognized]
