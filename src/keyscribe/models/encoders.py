@@ -29,18 +29,21 @@ class TDSConv2dBlock(nn.Module):
         self.layer_norm = nn.LayerNorm(channels * width)
 
     def forward(self, x: Tensor) -> Tensor:
-        B, T, F = x.shape  # (batch, time, features = channels * width)
-        # The (1, k) 2-D conv equals a 1-D conv over time run per width position; the 1-D form
-        # is several times faster on CPU. Weights stay in Conv2d layout for reference checkpoints.
-        y = x.view(B, T, self.channels, self.width).permute(
-            0, 3, 2, 1
-        )  # (batch, width, channels, T)
-        y = y.reshape(B * self.width, self.channels, T)
-        y = nn.functional.conv1d(y, self.conv2d.weight.squeeze(2), self.conv2d.bias)
-        y = self.relu(y).view(B, self.width, self.channels, -1)  # (batch, width, channels, T_out)
-        y = y.permute(0, 3, 2, 1).reshape(B, -1, F)  # (batch, T_out, features), channel-major
-        y = y + x[:, -y.shape[1] :]
-        return self.layer_norm(y)
+        B, T, F = x.shape  # (batch, time, features = channels * width), channel-major
+        C, W = self.channels, self.width
+        # The (1, k) 2-D conv is the same k-tap conv over time at each of the W width positions:
+        # one grouped convolution (a group per position) over width-major features laid out
+        # channels-last, i.e. (batch, W * C, 1, time) with the features innermost in memory,
+        # which oneDNN runs ~1.5x faster on CPU than a 1-D conv over (batch * W, C, time), in
+        # training and in bf16 too (bench/train_throughput.py). The weights stay in the
+        # reference's Conv2d layout, so reference and older checkpoints load unchanged.
+        xw = x.view(B, T, C, W).transpose(2, 3).reshape(B, 1, T, F)  # width-major copy
+        weight = self.conv2d.weight.repeat(W, 1, 1, 1)  # (W * C, C, 1, k): a group per position
+        bias = self.conv2d.bias.repeat(W)
+        y = nn.functional.conv2d(xw.permute(0, 3, 1, 2), weight, bias, groups=W)
+        y = self.relu(y).permute(0, 2, 3, 1)  # (batch, 1, T_out, W * C), a view (channels-last)
+        y = y.reshape(B, -1, W, C).transpose(2, 3).reshape(B, -1, F)  # channel-major again
+        return self.layer_norm(y + x[:, -y.shape[1] :])
 
 
 class TDSFullyConnectedBlock(nn.Module):
