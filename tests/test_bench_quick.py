@@ -52,7 +52,7 @@ def test_quick_run_produces_figures(
             assert all(_figure(t[k]) for k in ("conv_fb", "layer_fb", "layer_fb_x_conv"))
     elif name == "decode":
         assert [r["decoder"] for r in figures["results"]][0] == "greedy"
-        assert all(_figure(r["real_time_factor"]) for r in figures["results"])
+        assert all(_figure(r["x_real_time"]) for r in figures["results"])
     elif name == "transcribe":
         cases = [(r["decoder"], r["runtime"], r["precision"]) for r in figures["rows"]]
         assert cases == [

@@ -44,6 +44,9 @@ class DomainSpec:
     frame_scale: Callable[[Any], float] = lambda cfg: 1.0
     # cfg -> one model input (1, time, ...) for counting MACs per frame and exporting
     example_input: Callable[[Any], Any] | None = None
+    # the alphabet every model of the domain shares (sEMG's keys), for decoding saved
+    # log-probabilities without a checkpoint; None: each model has its own
+    fixed_alphabet: Alphabet | None = None
     # alphabet -> decoding.charlm.LMView (how its classes look to a character LM); None: plain
     lm_view: Callable[[Alphabet], Any] | None = None
     # what ``lm="auto"`` means for beam search: "default" (the default English LM) or None

@@ -10,6 +10,7 @@ Where the beam fills, the search must equal a plain prefix beam search keyed by 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import torch
 
 from keyscribe.alphabet import Alphabet
 from keyscribe.decoding.beam import BeamDecoder, BeamOptions, LMSteps, flashlight_available
-from keyscribe.decoding.charlm import BOS, CharLM, LMView
+from keyscribe.decoding.charlm import CharLM, LMView
 from keyscribe.decoding.lm_build import build_arpa
 from keyscribe.emg.keys import EMG_ALPHABET, lm_view
 
@@ -82,7 +83,7 @@ def reference_search(
     """A plain prefix beam search: prefixes keyed by their labels, every class tried, the
     ``beam_size`` best kept after each frame. (labels, score, am) for the whole beam, best first."""
     beam: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
-    info: dict[tuple[int, ...], tuple[str, float, int]] = {(): (BOS, 0.0, 0)}
+    info: dict[tuple[int, ...], tuple[Any, float, int]] = {(): (steps.root, 0.0, 0)}
 
     def score(labels: tuple[int, ...], am: float) -> float:
         return am + weight * info[labels][1] + bonus * info[labels][2]
@@ -101,12 +102,14 @@ def reference_search(
                     continue
                 new = (*labels, c)
                 if new not in info:
-                    context, lm, inserted = info[labels]
-                    step = steps.step(context, c)
+                    lm_node, lm, inserted = info[labels]
+                    step = steps.step(lm_node, c)
                     info[new] = (step[0], lm + step[1], inserted + step[2])
                 ext = nxt.setdefault(new, [NEG_INF, NEG_INF])
                 ext[1] = np.logaddexp(ext[1], (p_b if c == last else total) + row[c])
-        ranked = sorted(nxt.items(), key=lambda kv: score(kv[0], np.logaddexp(*kv[1])), reverse=True)
+        ranked = sorted(
+            nxt.items(), key=lambda kv: score(kv[0], np.logaddexp(*kv[1])), reverse=True
+        )
         beam = {labels: (p[0], p[1]) for labels, p in ranked[:beam_size]}
     out = []
     for labels, (p_b, p_nb) in beam.items():
@@ -210,7 +213,9 @@ def test_filled_beam_with_backspaces_equals_the_plain_reference_search(the_lm):
     options = unpruned(6, EMG_ALPHABET.num_classes, lm_weight=1.0, insertion_bonus=1.0, nbest=6)
     decoder = BeamDecoder(EMG_ALPHABET, options, the_lm, lm_view(EMG_ALPHABET))
     for seed in range(3):
-        lp = random_log_probs("mostly_blank", 24, EMG_ALPHABET.num_classes, EMG_ALPHABET.blank, seed)
+        lp = random_log_probs(
+            "mostly_blank", 24, EMG_ALPHABET.num_classes, EMG_ALPHABET.blank, seed
+        )
         lp[:, keys] += 4.0
         lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)
         _assert_same_as_reference(decoder, lp, 1.0, 1.0)

@@ -1,10 +1,18 @@
 """Decoding speed and accuracy: greedy vs beam search vs beam search + character LM, on the same
 checkpoint and data (sEMG test sessions, or HTR lines).
 
-The network runs once per item; then each decoder decodes every item's log-probs, after one
-warm-up item (which loads the LM). Prints, per decoder: CER, frames/s, and the real-time factor
-(decoding seconds per second of signal; sEMG) or milliseconds per line (HTR), with the machine,
-the torch threads and the commit.
+The network runs once per item; then each decoder decodes every item's log-probs, after a
+warm-up (which loads the LM). Prints, per decoder: CER, frames/s and how many times real time it
+decodes (seconds of signal per CPU second; sEMG) or CPU milliseconds per line (HTR), with the
+machine, the torch threads and the commit. Speeds come from process CPU time, so that a shared
+machine's load does not count.
+
+With an LM and the python backend it also runs the same search with no threshold pruning
+(``beam+lm exact``) and prints on how many items the best hypothesis differs. On sEMG, when the
+``kenlm`` package is installed, it runs a reference formulation of the emg2qwerty decoder
+(``bench/reference_decoder.py``) beside keyscribe's search in the reference's LM convention
+(``lm_style="emg2qwerty"``, top-10, no thresholds) on the same emissions and LM, and prints on how
+many items their outputs differ.
 
     keyscribe bench decode CHECKPOINT DATA [--lm LM.arpa] [--beam-size 50] [--threads 1]
         [--backends flashlight,python] [--max-items N] [--json [PATH]]
@@ -13,7 +21,8 @@ the torch threads and the commit.
 
 ``--simulate SECONDS`` needs no checkpoint: it decodes simulated sEMG posteriors (99 classes at
 125 frames/s; sonnet lines typed at 4 keys/s, each key's frame also giving a random rival key a
-near-equal score, every other frame blank with small noise on the rest), seeded.
+near-equal score, every other frame blank with small noise on the rest), as items of at most
+10 s, each seeded by its index.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from keyscribe.bench.harness import (
     set_threads,
     table,
 )
+from keyscribe.decoding.scorers import kenlm_available
 from keyscribe.domain import get_domain
 from keyscribe.emg.keys import EMG_ALPHABET
 
@@ -76,6 +86,73 @@ def simulated_item(seconds: float, seed: int = 0) -> tuple[torch.Tensor, list[in
     return log_probs, labels, seconds
 
 
+def _beam_rows(
+    domain: str,
+    alphabet: Any,
+    lm: str | None,
+    beam_size: int,
+    weight: float,
+    bonus: float,
+    backends: list[str],
+) -> list[tuple[str, str, Any]]:
+    """(decoder, backend, item log-probs -> labels) for each beam search to time."""
+    from keyscribe import builders
+    from keyscribe.decoding.beam import BeamOptions
+
+    spec = get_domain(domain)
+
+    def best(decoder: Any) -> Any:
+        return lambda lp: list(decoder.decode(lp)[0].label_ids)
+
+    rows: list[tuple[str, str, Any]] = []
+    for backend in backends:
+        plain = BeamOptions(beam_size=beam_size, insertion_bonus=0.0, backend=backend)
+        rows.append(
+            ("beam", backend, best(builders.build_beam_decoder(spec, alphabet, None, plain)))
+        )
+        if lm:
+            options = BeamOptions(
+                beam_size, lm_weight=weight, insertion_bonus=bonus, backend=backend
+            )
+            decoder = builders.build_beam_decoder(spec, alphabet, lm, options)
+            rows.append(("beam+lm", backend, best(decoder)))
+    if lm and "python" in backends:  # the same search with no threshold pruning
+        exact = BeamOptions(
+            beam_size,
+            1e9,
+            lm_weight=weight,
+            insertion_bonus=bonus,
+            token_threshold=1e9,
+            backend="python",
+        )
+        rows.append(
+            (
+                "beam+lm exact",
+                "python",
+                best(builders.build_beam_decoder(spec, alphabet, lm, exact)),
+            )
+        )
+        if domain == "emg" and kenlm_available():
+            from keyscribe.bench.reference_decoder import ReferenceBeamDecoder
+
+            style = BeamOptions(
+                beam_size,
+                1e9,
+                lm_weight=weight,
+                insertion_bonus=bonus,
+                token_threshold=1e9,
+                backend="python",
+                lm_style="emg2qwerty",
+            )
+            ours = builders.build_beam_decoder(spec, alphabet, lm, style)
+            rows.append(("beam+lm emg2qwerty-style", "python", best(ours)))
+            reference = ReferenceBeamDecoder(lm, beam_size, 10, weight, bonus)
+            rows.append(
+                ("emg2qwerty reference", "python", lambda lp: reference.decode(np.asarray(lp)))
+            )
+    return rows
+
+
 def run(
     checkpoint: str | None,
     data: str | None,
@@ -87,13 +164,13 @@ def run(
     max_items: int | None,
     simulate: float = 0.0,
 ) -> dict[str, Any]:
-    from keyscribe import builders
-    from keyscribe.decoding.beam import BeamOptions
     from keyscribe.decoding.greedy import decode_greedy
     from keyscribe.metrics import EditCounts, hypothesis_tokens
 
-    if simulate:
-        domain, alphabet, items = "emg", EMG_ALPHABET, [simulated_item(simulate)]
+    if simulate:  # items of at most 10 s, each its own seed
+        n = max(1, int(np.ceil(simulate / 10)))
+        domain, alphabet = "emg", EMG_ALPHABET
+        items = [simulated_item(simulate / n, seed) for seed in range(n)]
     elif checkpoint is not None and data is not None:
         domain, alphabet, items = _model_items(checkpoint, data, max_items)
     else:
@@ -105,43 +182,48 @@ def run(
         return decode_greedy(lp[None], torch.tensor([len(lp)]), alphabet.blank)[0]
 
     decoders: list[tuple[str, str, Any]] = [("greedy", "-", greedy)]
-    for backend in backends:
-        plain = BeamOptions(beam_size=beam_size, insertion_bonus=0.0, backend=backend)
-        beam = builders.build_beam_decoder(get_domain(domain), alphabet, None, plain)
-        decoders.append(("beam", backend, lambda lp, d=beam: list(d.decode(lp)[0].label_ids)))
-        if lm:
-            options = BeamOptions(
-                beam_size, lm_weight=lm_weight, insertion_bonus=insertion_bonus, backend=backend
-            )
-            with_lm = builders.build_beam_decoder(get_domain(domain), alphabet, lm, options)
-            decoders.append(
-                ("beam+lm", backend, lambda lp, d=with_lm: list(d.decode(lp)[0].label_ids))
-            )
-
+    decoders += _beam_rows(domain, alphabet, lm, beam_size, lm_weight, insertion_bonus, backends)
     frames = sum(len(lp) for lp, _, _ in items)
     signal = sum(s for _, _, s in items)
     rows = []
+    outputs: dict[str, list[list[int]]] = {}
     for name, backend, decode in decoders:
-        decode(items[0][0])  # warm-up: loads the LM
+        decode(items[0][0][:50])  # warm-up: loads the LM
         counts = EditCounts()
+        found = outputs[f"{name}/{backend}"] = []
         for lp, reference, _ in items:
-            counts.add(reference, hypothesis_tokens(decode(lp), alphabet, as_text=as_text))
+            found.append(decode(lp))
+            counts.add(reference, hypothesis_tokens(found[-1], alphabet, as_text=as_text))
         # every item decoded, repeated until 10 ms have passed (greedy on a short item is faster)
-        elapsed = measure(lambda decode=decode: [decode(lp) for lp, _, _ in items]).wall
-        per_s = ratio(frames, elapsed)
+        timing = measure(lambda decode=decode: [decode(lp) for lp, _, _ in items])
+        per_s = ratio(frames, timing.cpu)
         row = {
             "decoder": name,
             "backend": backend,
             "cer": round(counts.rate, 2),
-            "seconds": round(elapsed, 5),
+            "cpu_seconds": round(timing.cpu, 5),
+            "wall_seconds": round(timing.wall, 5),
             "frames_per_s": None if per_s is None else round(per_s),
         }
         if timed:
-            rtf = ratio(elapsed, signal)
-            row["real_time_factor"] = None if rtf is None else float(f"{rtf:.3g}")  # greedy: ~1e-4
+            speed = ratio(signal, timing.cpu)
+            row["x_real_time"] = None if speed is None else float(f"{speed:.3g}")
         else:
-            row["ms_per_line"] = round(1000 * elapsed / len(items), 2)
+            row["ms_per_line"] = round(1000 * timing.cpu / len(items), 2)
         rows.append(row)
+    agreement = {}
+    pairs = [
+        ("pruned vs exact (best differs)", "beam+lm/python", "beam+lm exact/python"),
+        (
+            "ours vs emg2qwerty reference",
+            "beam+lm emg2qwerty-style/python",
+            "emg2qwerty reference/python",
+        ),
+    ]
+    for label, a, b in pairs:
+        if a in outputs and b in outputs:
+            same = sum(x == y for x, y in zip(outputs[a], outputs[b], strict=True))
+            agreement[label] = f"{len(items) - same} of {len(items)} items differ"
     return {
         "checkpoint": checkpoint or f"simulated posteriors ({simulate} s)",
         "data": data,
@@ -155,6 +237,7 @@ def run(
         "insertion_bonus": insertion_bonus,
         "machine": machine_info(),
         "results": rows,
+        "agreement": agreement,
     }
 
 
@@ -163,13 +246,15 @@ def print_table(out: dict[str, Any]) -> None:
     print(
         f"# {out['domain']}: {out['items']} items, {out['frames']} frames, {out['signal_seconds']} s "
         f"of signal; beam {out['beam_size']}, LM {out['lm']} (weight {out['lm_weight']}, "
-        f"bonus {out['insertion_bonus']})"
+        f"bonus {out['insertion_bonus']}); speeds from CPU time on one thread"
     )
-    speed = "real_time_factor" if "real_time_factor" in out["results"][0] else "ms_per_line"
+    speed = "x_real_time" if "x_real_time" in out["results"][0] else "ms_per_line"
     rows = [
         [r["decoder"], r["backend"], r["cer"], r["frames_per_s"], r[speed]] for r in out["results"]
     ]
     print(table(["decoder", "backend", "CER %", "frames/s", speed.replace("_", " ")], rows))
+    for label, value in out["agreement"].items():
+        print(f"# {label}: {value}")
 
 
 def get_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -183,7 +268,7 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--simulate", type=float, default=0.0, help="seconds of simulated sEMG instead"
     )
-    parser.add_argument("--lm", default=None, help="ARPA character LM for the beam+lm rows")
+    parser.add_argument("--lm", default=None, help="character LM (ARPA or KenLM .bin) for beam+lm")
     parser.add_argument("--beam-size", type=int, default=50)
     parser.add_argument("--lm-weight", type=float, default=2.0)
     parser.add_argument("--insertion-bonus", type=float, default=2.0)

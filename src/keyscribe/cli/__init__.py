@@ -10,7 +10,13 @@ import sys
 
 import typer
 
-from keyscribe.cli import models, recognize, run, tools  # noqa: F401  (they register their commands)
+from keyscribe.cli import (  # noqa: F401  (they register their commands)
+    decode,
+    models,
+    recognize,
+    run,
+    tools,
+)
 from keyscribe.cli.app import app
 from keyscribe.errors import KeyscribeError
 

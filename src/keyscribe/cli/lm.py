@@ -117,6 +117,14 @@ BonusOption = Annotated[
     float | None, typer.Option("--insertion-bonus", help="Per character (2.0 with an LM, else 0).")
 ]
 NBestOption = Annotated[int | None, typer.Option("--nbest", help="Hypotheses to report (1).")]
+LMStyleOption = Annotated[
+    str,
+    typer.Option(
+        "--lm-style",
+        help="How keys map to LM tokens: keyscribe (LMs with <sp>), emg2qwerty (the reference "
+        "decoder's, for word-internal LMs), auto (emg2qwerty when the LM has no <sp>).",
+    ),
+]
 BackendOption = Annotated[
     str | None, typer.Option("--backend", help="auto, flashlight or python (the fallback).")
 ]

@@ -2,26 +2,25 @@
 
 ``BeamDecoder(alphabet, BeamOptions(...), lm="lm.arpa", view=...)`` turns one item's log-probs
 ``(time, classes)`` into a list of ``Hypothesis``, best first. Two backends, which agree on
-clear-cut inputs (flashlight keeps blank- and label-ending paths of a prefix apart, so on
-ambiguous frames their scores differ a little):
+clear-cut inputs (flashlight keeps blank- and label-ending paths of a prefix apart and reports
+the better one, so on ambiguous frames its scores are lower, by at most log 2):
 
-* ``python``: the prefix beam search below (pure Python over NumPy arrays). It skips extensions
-  that provably cannot enter the beam, which makes it as fast as flashlight on sEMG posteriors
-  (mostly blank frames; bench/decode.py), though not on flat ones. It is the fallback when
-  flashlight-text is not installed.
+* ``python``: the prefix beam search below, exact (one entry per label sequence; only
+  extensions that cannot enter the beam are skipped). It is the fallback when flashlight-text is
+  not installed; with the ``kenlm`` package its LM queries run in native code.
 * ``flashlight``: flashlight-text's native ``LexiconFreeDecoder`` (C++). ``auto`` picks it where
-  it runs natively: its bundled KenLM reading the ARPA file for a plain alphabet view with no
-  insertion bonus, or no LM. Asked for explicitly, it also serves edits (⌫), ignored keys (⇧),
+  it runs natively: its bundled KenLM reading the LM file for a plain alphabet view in
+  keyscribe's LM convention with no insertion bonus, or no LM. Asked for explicitly, it also serves edits (⌫), ignored keys (⇧),
   sentence ends (⏎) and the bonus, with keyscribe's LM scorer behind flashlight's LM interface
   (a Python call per LM query: slower than the Python search).
 
 Scoring follows the emg2qwerty decoder (itself after flashlight's): a hypothesis scores
 ``am + lm_weight * lm + insertion_bonus * insertions``, with ``am`` the CTC log-probability of
 its label prefix (nats, summed over alignments), ``lm`` the LM's log10 probability of the text it
-leaves, and insertions the characters (or words) it types. A backspace undoes the LM score and the
-bonus of the character it deletes, so ``cz⌫at`` scores like ``cat`` with the LM. The LM context is
-kept for the last ``order - 1 + BACKSPACE_DEPTH`` characters: deleting more than that many
-characters in a row shortens the context the LM sees.
+leaves, and insertions the keys (or words) it types. A backspace pops the LM stack
+(``lmsteps``): it takes back the LM score and the bonus of the key it deletes, so ``cz⌫at``
+scores like ``cat``. ``lm_style`` says how keys map to LM tokens (``lmsteps``: keyscribe's
+convention, or the emg2qwerty decoder's for word-internal LMs).
 """
 
 from __future__ import annotations
@@ -37,9 +36,10 @@ from typing import Any
 import numpy as np
 
 from keyscribe.alphabet import Alphabet
-from keyscribe.decoding.charlm import BOS, EOS, SPACE, CharLM, LMView, token_from_name
+from keyscribe.decoding.charlm import LMView
+from keyscribe.decoding.lmsteps import LM_STYLES, LMNode, LMSteps
+from keyscribe.decoding.scorers import load_scorer
 
-BACKSPACE_DEPTH = 24
 NEG_INF = float("-inf")
 _SCORE = itemgetter(3)
 
@@ -58,6 +58,7 @@ class BeamOptions:
     bonus_unit: str = "char"
     nbest: int = 1  # hypotheses returned
     backend: str = "auto"  # "auto" (flashlight when it runs natively), "flashlight" or "python"
+    lm_style: str = "auto"  # "keyscribe", "emg2qwerty", or "auto" (by the LM's vocabulary)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.top_k < 1 or self.nbest < 1:
@@ -68,6 +69,8 @@ class BeamOptions:
             raise ValueError("beam_threshold and token_threshold must be > 0")
         if self.bonus_unit not in ("char", "word"):
             raise ValueError(f"bonus_unit must be 'char' or 'word', got {self.bonus_unit!r}")
+        if self.lm_style not in LM_STYLES:
+            raise ValueError(f"lm_style must be one of {LM_STYLES}, got {self.lm_style!r}")
         if self.backend not in ("auto", "flashlight", "python"):
             raise ValueError(
                 f"backend must be 'auto', 'flashlight' or 'python', got {self.backend!r}"
@@ -85,88 +88,6 @@ class Hypothesis:
     lm_score: float  # LM log10 probability of the text left (0 without an LM)
 
 
-# -- the LM as the search sees it -----------------------------------------------------------------
-
-_IGNORED, _BACKSPACE = None, "\x7f"  # kinds besides a one-character LM token
-
-
-class LMSteps:
-    """What each class does to the LM context: ``step(context, label)`` -> (new context, LM log10
-    score added, insertions added). Contexts are strings of LM tokens starting with ``BOS``; a
-    sentence end appends ``EOS + BOS``. Memoised: the search asks the same steps again and again."""
-
-    def __init__(self, view: LMView, lm: CharLM | None, bonus_unit: str = "char") -> None:
-        self.lm = lm
-        self.keep = (lm.order - 1 if lm else 0) + BACKSPACE_DEPTH
-        self.kinds: list[str | None] = []
-        for label, name in enumerate(view.tokens):
-            if label in view.backspace:
-                self.kinds.append(_BACKSPACE)
-            elif name is None:
-                self.kinds.append(_IGNORED)
-            else:
-                self.kinds.append(token_from_name(name) or "\x01")
-        self.word_unit = bonus_unit == "word"
-        self.cache: dict[tuple[str, int], tuple[str, float, int]] = {}
-
-    def _inserts(self, token: str) -> int:
-        return 1 if not self.word_unit or token in (SPACE, EOS) else 0
-
-    def step(self, context: str, label: int) -> tuple[str, float, int]:
-        key = (context, label)
-        done = self.cache.get(key)
-        if done is not None:
-            return done
-        kind = self.kinds[label]
-        if kind is _IGNORED:
-            done = (context, 0.0, 0)
-        elif kind == _BACKSPACE:
-            if len(context) <= 1:
-                done = (context, 0.0, 0)  # nothing typed yet: nothing to undo
-            else:
-                closed = context.endswith(EOS + BOS)
-                last = EOS if closed else context[-1]
-                before = context[:-2] if closed else context[:-1]
-                score = self.lm.score(before, last) if self.lm else 0.0
-                done = (before, -score, -self._inserts(last))
-        else:
-            score = self.lm.score(context, kind) if self.lm else 0.0
-            typed = context + kind + (BOS if kind == EOS else "")
-            done = (typed[-self.keep :], score, self._inserts(kind))
-        if len(self.cache) > 1_000_000:
-            self.cache.clear()
-        self.cache[key] = done
-        return done
-
-    def score_gains(self, lm_weight: float, bonus: float) -> list[float]:
-        """Per class, the most one step can add to a score: the bonus (LM log-probs are <= 0),
-        unbounded for a backspace that undoes an LM score."""
-        gains = []
-        for kind in self.kinds:
-            if kind == _BACKSPACE:
-                gains.append(float("inf") if self.lm and lm_weight else max(0.0, -bonus))
-            elif kind is _IGNORED:
-                gains.append(0.0)
-            else:
-                gains.append(max(0.0, bonus * self._inserts(kind)))
-        return gains
-
-    def finish(self, context: str) -> float:
-        """LM score of ending the text here (``</s>``), unless a sentence end just closed it."""
-        if self.lm is None or (len(context) > 1 and context.endswith(EOS + BOS)):
-            return 0.0
-        return self.lm.score(context, EOS)
-
-    def replay(self, labels: tuple[int, ...] | list[int]) -> tuple[str, float, int]:
-        """Context, LM score (with the final ``</s>``) and insertions of a whole label sequence."""
-        context, lm_score, inserted = BOS, 0.0, 0
-        for label in labels:
-            context, score, n = self.step(context, label)
-            lm_score += score
-            inserted += n
-        return context, lm_score + self.finish(context), inserted
-
-
 # -- the pure-Python search -----------------------------------------------------------------------
 
 
@@ -175,27 +96,34 @@ class _Node:
 
     Children are held weakly, so a prefix that left the beam and is rebuilt later gets back its
     node as long as anything (a descendant in the beam) still holds it: the same labels are never
-    two beam entries. The LM context, LM score and insertions of the prefix live on the node."""
+    two beam entries. Its LM stack node, LM score and insertions live on the node."""
 
-    __slots__ = ("parent", "label", "children", "context", "lm", "inserted", "seen", "__weakref__")
+    __slots__ = (
+        "parent",
+        "label",
+        "children",
+        "lmnode",
+        "lm",
+        "inserted",
+        "seen",
+        "kids",
+        "fixed",
+        "__weakref__",
+    )
 
     def __init__(
-        self, parent: _Node | None, label: int, context: str, lm: float, inserted: int
+        self, parent: _Node | None, label: int, lmnode: LMNode, lm: float, inserted: int
     ) -> None:
         self.parent, self.label = parent, label
-        self.context, self.lm, self.inserted = context, lm, inserted
+        self.lmnode, self.lm, self.inserted = lmnode, lm, inserted
         self.children: dict[int, weakref.ref[_Node]] = {}
-        self.seen = -1  # the last frame at which this prefix was in the beam
-
-    def child(self, label: int) -> _Node | None:
-        ref = self.children.get(label)
-        return ref() if ref is not None else None
+        self.seen = -1  # the last frame at which a child of this prefix was in the beam
+        self.kids: list[int] = []  # ... and the labels of those children
+        self.fixed: dict[int, float] = {}  # label -> LM and bonus part of that child's score
 
     def extend(self, label: int, steps: LMSteps) -> _Node:
-        context, lm, inserted = steps.cache.get((self.context, label)) or steps.step(
-            self.context, label
-        )
-        node = _Node(self, label, context, self.lm + lm, self.inserted + inserted)
+        lmnode, lm, inserted = steps.step(self.lmnode, label)
+        node = _Node(self, label, lmnode, self.lm + lm, self.inserted + inserted)
         self.children[label] = weakref.ref(node)
         return node
 
@@ -240,48 +168,78 @@ def prefix_beam_search(
     shortcut (tests/decoding/test_beam_exact.py)."""
     w, bonus = options.lm_weight if steps.lm else 0.0, options.insertion_bonus
     gains = steps.score_gains(w, bonus)
-    root = _Node(None, blank, BOS, 0.0, 0)
+    root = _Node(None, blank, steps.root, 0.0, 0)
     # entry: [node, p_blank, p_nonblank, score]
     beam: list[list[Any]] = [[root, 0.0, NEG_INF, 0.0]]
     rows = log_probs.tolist()
-    for t, (row, classes) in enumerate(zip(rows, candidate_classes(log_probs, options), strict=True)):
-        for entry in beam:
-            entry[0].seen = t
+    lae = _logaddexp
+    for t, (row, classes) in enumerate(
+        zip(rows, candidate_classes(log_probs, options), strict=True)
+    ):
+        p_blank = row[blank] if blank in classes else None
+        if p_blank is not None and len(classes) == 1:
+            # only the blank: every prefix stays, all scores move by the same amount
+            for e in beam:
+                e[1], e[2], e[3] = lae(e[1], e[2]) + p_blank, NEG_INF, e[3] + p_blank
+            continue
+        tried = {c: row[c] for c in classes}
+        # extensions by their score bound (class log-prob + the most LM and bonus add), best first
+        ranked = sorted(((row[c] + gains[c], c) for c in classes if c != blank), reverse=True)
+        full = len(beam) >= options.beam_size and p_blank is not None
+        cutoff = beam[-1][3] + p_blank if full and p_blank is not None else NEG_INF
+        for e in beam:  # which children of each parent are in the beam (never skipped)
+            node = e[0]
+            parent = node.parent
+            if parent is not None:
+                if parent.seen != t:
+                    parent.seen, parent.kids = t, [node.label]
+                else:
+                    parent.kids.append(node.label)
         nxt: dict[_Node, list[Any]] = {}
-        full = len(beam) >= options.beam_size and blank in classes
-        cutoff = beam[-1][3] + row[blank] if full else NEG_INF
         for node, p_b, p_nb, score in beam:
-            total = _logaddexp(p_b, p_nb)
+            total = lae(p_b, p_nb)
             last = node.label if node is not root else -1
             stay = nxt.get(node)
-            for c in classes:
-                p = row[c]
-                if c == blank or c == last:  # noqa: SIM109 (no tuple per test in the hot loop)
-                    if stay is None:
-                        stay = nxt[node] = [node, NEG_INF, NEG_INF, 0.0]
-                    if c == blank:
-                        stay[1] = _logaddexp(stay[1], total + p)
-                        continue
-                    stay[2] = _logaddexp(stay[2], p_nb + p)  # the repeat collapses
-                    from_prev = p_b + p  # a repeat after a blank is a new character
-                else:
-                    from_prev = total + p
-                child = node.child(c)
-                if child is None:
-                    if score + p + gains[c] < cutoff:
-                        continue
-                    child = node.extend(c, steps)
-                else:
+            if p_blank is not None or last in tried:
+                if stay is None:
+                    stay = nxt[node] = [node, NEG_INF, NEG_INF, 0.0]
+                if p_blank is not None:
+                    stay[1] = lae(stay[1], total + p_blank)
+                if last in tried:
+                    stay[2] = lae(stay[2], p_nb + tried[last])  # the repeat collapses
+            limit = cutoff - score
+            todo = []
+            for bound, c in ranked:
+                if bound < limit:
+                    break
+                todo.append(c)
+            if node.seen == t:  # children in the beam get this parent's mass whatever the bound
+                todo += [c for c in node.kids if c in tried and tried[c] + gains[c] < limit]
+            kids = node.kids if node.seen == t else ()
+            for c in todo:
+                # a repeat after a blank is a new character; otherwise from either ending
+                from_prev = (p_b if c == last else total) + tried[c]
+                ref = node.children.get(c)
+                child = ref() if ref is not None else None
+                if child is not None:
                     ext = nxt.get(child)
                     if ext is not None:
-                        ext[2] = _logaddexp(ext[2], from_prev)
+                        ext[2] = lae(ext[2], from_prev)
                         continue
-                    if child.seen != t and score + p + gains[c] < cutoff:
+                if c not in kids:  # this parent is its only source: its score is known now
+                    fixed = node.fixed.get(c)  # the LM and bonus part of the child's score
+                    if fixed is None:
+                        d_lm, d_ins = steps.gain(node.lmnode, c)
+                        fixed = w * (node.lm + d_lm) + bonus * (node.inserted + d_ins)
+                        node.fixed[c] = fixed
+                    if from_prev + fixed < cutoff:
                         continue
+                if child is None:
+                    child = node.extend(c, steps)
                 nxt[child] = [child, NEG_INF, from_prev, 0.0]
         for e in nxt.values():
             node = e[0]
-            e[3] = _logaddexp(e[1], e[2]) + w * node.lm + bonus * node.inserted
+            e[3] = lae(e[1], e[2]) + w * node.lm + bonus * node.inserted
         beam = heapq.nlargest(options.beam_size, nxt.values(), key=_SCORE)
         floor = beam[0][3] - options.beam_threshold
         if beam[-1][3] < floor:
@@ -289,7 +247,7 @@ def prefix_beam_search(
     out = []
     for node, p_b, p_nb, _ in beam:
         am = _logaddexp(p_b, p_nb)
-        lm_total = node.lm + steps.finish(node.context)
+        lm_total = node.lm + steps.finish(node.lmnode)
         out.append((node.labels(), am + w * lm_total + bonus * node.inserted, am, lm_total))
     out.sort(key=lambda h: h[1], reverse=True)
     return out[: options.nbest]
@@ -307,7 +265,7 @@ def flashlight_available() -> bool:
 
 
 class BeamDecoder:
-    """Beam search for one alphabet, one LM (an ARPA path, or None) and one set of options.
+    """Beam search for one alphabet, one LM (ARPA or KenLM binary path, or None) and options.
 
     ``view`` says how the alphabet looks to the LM (default: ``LMView.plain``); the sEMG domain
     supplies one with ⌫ as backspace, ⇧ unseen and ⏎ as a sentence end."""
@@ -327,11 +285,14 @@ class BeamDecoder:
                 f"LM view has {len(self.view.tokens)} classes, alphabet {alphabet.num_classes}"
             )
         self.lm_path = None if lm is None else Path(lm)
-        self.lm = CharLM.load(self.lm_path) if self.lm_path is not None else None
-        self.steps = LMSteps(self.view, self.lm, self.options.bonus_unit)
-        # auto: flashlight where it runs natively (KenLM on a plain view, or no LM, and no bonus);
-        # where it would call back into Python for every LM query, the Python search is faster
-        native = self.options.insertion_bonus == 0 and (self.lm is None or self.view.is_plain)
+        self.lm = load_scorer(self.lm_path) if self.lm_path is not None else None
+        self.steps = LMSteps(self.view, self.lm, self.options.bonus_unit, self.options.lm_style)
+        # auto: flashlight where it runs natively (KenLM on a plain view in keyscribe's
+        # convention, or no LM, and no bonus); where it would call back into Python for every LM
+        # query, the Python search is faster
+        native = self.options.insertion_bonus == 0 and (
+            self.lm is None or (self.view.is_plain and self.steps.style == "keyscribe")
+        )
         use_flashlight = self.options.backend == "flashlight" or (
             self.options.backend == "auto" and native and flashlight_available()
         )
@@ -356,6 +317,7 @@ class BeamDecoder:
 
             o = self.options
             native = o.lm_weight > 0 and o.insertion_bonus == 0 and self.view.is_plain
+            native = native and self.steps.style == "keyscribe"
             if self.kenlm is None and self.lm_path is not None and native:
                 self.kenlm = native_kenlm(self.lm_path, self.view.tokens)
             found = flashlight_search(log_probs, self.steps, o, self.kenlm, self.alphabet.blank)

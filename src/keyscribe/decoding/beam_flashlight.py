@@ -1,7 +1,7 @@
 """The flashlight-text backend of ``BeamDecoder``: its native lexicon-free CTC decoder.
 
-The LM is flashlight's bundled KenLM reading the ARPA file when the alphabet's view is plain and
-no insertion bonus is asked for (flashlight's own ``sil_score`` is per frame, not per character).
+The LM is flashlight's bundled KenLM reading the LM file (ARPA or KenLM binary) when the alphabet's
+view is plain, the LM convention keyscribe's, and no insertion bonus is asked for (flashlight's own ``sil_score`` is per frame, not per character).
 Otherwise keyscribe's ``LMSteps`` sit behind flashlight's LM interface, so backspace, ignored keys,
 sentence ends and the bonus behave exactly as in the Python search: the bonus is folded into the
 LM score (``bonus / lm_weight`` per insertion). The blank doubles as flashlight's silence token so
@@ -27,42 +27,32 @@ from flashlight.lib.text.decoder import (
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary
 
-from keyscribe.decoding.charlm import BOS
-
 _MASKED = -1e30  # log-prob of classes outside a frame's candidates
-_TAIL = 16  # labels that tell states apart beyond their LM context
 
 
 class _StepsLM(LM):
-    """flashlight LM interface over ``LMSteps``. A state is an LM context plus the last
-    ``_TAIL`` labels: flashlight merges hypotheses that share a state, and without the labels it
-    would merge key sequences that leave the same text (``c⌫`` and ``t⌫``, ``⇧a`` and ``a``)."""
+    """flashlight LM interface over ``LMSteps``. flashlight merges hypotheses that share an LM
+    state; each state here is its parent state's child by the label (flashlight's trie of
+    states), so one state stands for one label sequence, as a prefix does in the Python search."""
 
     def __init__(self, steps: Any, bonus_scale: float, use_lm: bool) -> None:
         LM.__init__(self)
         self.steps, self.bonus_scale, self.use_lm = steps, bonus_scale, use_lm
-        self.key_of: dict[Any, tuple[str, tuple[int, ...]]] = {}
-        self.state_of: dict[tuple[str, tuple[int, ...]], Any] = {}
-
-    def _state(self, key: tuple[str, tuple[int, ...]]) -> Any:
-        state = self.state_of.get(key)
-        if state is None:
-            state = self.state_of[key] = LMState()
-            self.key_of[state] = key
-        return state
+        self.node_of: dict[Any, Any] = {}  # flashlight state -> lmsteps.LMNode
 
     def start(self, start_with_nothing: bool) -> Any:
-        return self._state((BOS, ()))
+        state = LMState()
+        self.node_of[state] = self.steps.root
+        return state
 
     def score(self, state: Any, token: int) -> tuple[Any, float]:
-        context, tail = self.key_of[state]
-        context, lm, inserted = self.steps.step(context, token)
-        score = (lm if self.use_lm else 0.0) + self.bonus_scale * inserted
-        return self._state((context, (*tail, token)[-_TAIL:])), score
+        child = state.child(token)
+        node, lm, inserted = self.steps.step(self.node_of[state], token)
+        self.node_of[child] = node
+        return child, (lm if self.use_lm else 0.0) + self.bonus_scale * inserted
 
     def finish(self, state: Any) -> tuple[Any, float]:
-        context, _ = self.key_of[state]
-        return state, self.steps.finish(context) if self.use_lm else 0.0
+        return state, self.steps.finish(self.node_of[state]) if self.use_lm else 0.0
 
 
 def native_kenlm(lm_path: str | Path, tokens: Sequence[str | None]) -> Any:

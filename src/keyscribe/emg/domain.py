@@ -118,6 +118,7 @@ SPEC = DomainSpec(
     eval_dataset=eval_dataset,
     frame_scale=lambda cfg: cfg.data.frame_scale,
     example_input=example_input,
+    fixed_alphabet=EMG_ALPHABET,
     lm_view=lm_view,
     default_lm="default",
     whole_item_log_probs=whole_session_results,

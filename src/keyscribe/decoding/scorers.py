@@ -1,0 +1,104 @@
+"""Character LMs behind one small interface (``lmsteps.Scorer``): keyscribe's ARPA reader in pure
+Python, or KenLM (the ``kenlm`` package) for ARPA and binary ``.bin`` files in native code.
+
+``load_scorer(path)`` picks: a KenLM binary needs ``kenlm``; an ARPA file uses ``kenlm`` when it is
+installed (faster, same scores) unless ``native=False``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from keyscribe.decoding.charlm import BOS, SPACE, UNK, CharLM, token_name
+
+
+class CharLMScorer:
+    """``Scorer`` over keyscribe's ARPA reader (pure Python): a state is the last ``order - 1``
+    tokens since ``<s>``, as a string."""
+
+    def __init__(self, lm: Any) -> None:
+        self.lm, self.order = lm, lm.order
+
+    def start(self) -> str:
+        return BOS
+
+    def step(self, state: str, token: str) -> tuple[str, float]:
+        score = self.lm.score(state, token)
+        keep = max(self.order - 1, 0)
+        return ((state + token)[-keep:] if keep else ""), score
+
+    def has(self, token: str) -> bool:
+        return token in self.lm.vocabulary
+
+    def unk(self) -> float:
+        return self.lm.score("", UNK)
+
+    def has_space(self) -> bool:
+        return SPACE in self.lm.vocabulary
+
+
+_KENLM_MAGIC = b"mmap lm "
+
+
+def is_kenlm_binary(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(_KENLM_MAGIC)) == _KENLM_MAGIC
+
+
+class KenLMScorer:
+    """``Scorer`` over KenLM (native): states are ``kenlm.State`` (hashable, equal by context)."""
+
+    def __init__(self, path: str | Path) -> None:
+        import kenlm
+
+        self._kenlm = kenlm
+        config = kenlm.Config()
+        config.load_method = kenlm.LoadMethod.LAZY  # mmap a binary: no load time, shared pages
+        self.model = kenlm.Model(str(path), config)
+        self.order = self.model.order
+        self._start = kenlm.State()
+        self.model.BeginSentenceWrite(self._start)
+        self._unk = self.model.score("<unk>", bos=False, eos=False)
+        self._space = "<sp>" in self.model
+
+    def start(self) -> Any:
+        return self._start
+
+    def step(self, state: Any, token: str) -> tuple[Any, float]:
+        out = self._kenlm.State()
+        return out, self.model.BaseScore(state, token_name(token), out)
+
+    def has(self, token: str) -> bool:
+        return token_name(token) in self.model
+
+    def unk(self) -> float:
+        return self._unk
+
+    def has_space(self) -> bool:
+        return self._space
+
+
+def kenlm_available() -> bool:
+    try:
+        import kenlm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_scorer(path: str | Path, native: bool = False) -> CharLMScorer | KenLMScorer:
+    """A scorer for an ARPA or KenLM binary file; ValueError naming the problem otherwise.
+    ``native``: read ARPA with KenLM too (when installed)."""
+    path = Path(path)
+    if is_kenlm_binary(path):
+        if not kenlm_available():
+            raise ValueError("a KenLM binary LM needs the kenlm package (pip install kenlm)")
+        try:
+            return KenLMScorer(path)
+        except (OSError, RuntimeError) as exc:
+            raise ValueError(f"KenLM cannot read it ({exc})") from None
+    if native and kenlm_available():
+        CharLM.load(path)  # checks it is a character LM and raises ValueError otherwise
+        return KenLMScorer(path)
+    return CharLMScorer(CharLM.load(path))
