@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures.sessions import key, write_easy_session, write_session
 from typer.testing import CliRunner
 
+from helpers.sessions import key, write_easy_session, write_session
 from keyscribe.cli import app
 from keyscribe.emg.keytimes import frame_times, reference_key_times
 from keyscribe.reports import write_report
@@ -107,8 +107,8 @@ def test_evaluate_and_stream_reports(emg_ckpt: Path, tmp_path: Path, browser) ->
 
 @pytest.fixture(scope="module")
 def emg_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from helpers.checkpoints import EMG_TINY, REPO, save_untrained
     from keyscribe import api
-    from robustness.conftest import EMG_TINY, REPO, save_untrained
 
     root = tmp_path_factory.mktemp("emg_ckpt")
     cfg = api.load_config(

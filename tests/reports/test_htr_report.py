@@ -13,13 +13,13 @@ import yaml
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
+from helpers.checkpoints import HTR_TINY, save_untrained
 from keyscribe import api
 from keyscribe.cli import app
 from keyscribe.reports import write_report
 from keyscribe.reports.htr import align, confusion_counts
 from keyscribe.reports.page import image_uri
 from reports.browser import not_blank
-from robustness.conftest import HTR_TINY, save_untrained
 
 LINES = Path(__file__).parents[1] / "fixtures" / "htr" / "lines"
 PAIRS = [  # reference, hypothesis
