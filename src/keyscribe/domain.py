@@ -77,6 +77,9 @@ class DomainSpec:
         Callable[[Any, list[Path], dict[str, Any], Callable[[Path], None]], list[dict[str, Any]]]
         | None
     ) = None
+    # (recognizer, dataset, its evaluated items in order) -> adds what a report draws of each item
+    # (line images, key times) and returns evaluation-wide keys; None: nothing to add
+    item_details: Callable[[Any, Any, list[dict[str, Any]]], dict[str, Any]] | None = None
 
 
 _REGISTERED: dict[str, DomainSpec] = {}

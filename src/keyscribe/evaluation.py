@@ -13,8 +13,16 @@ from keyscribe.inference import Recognizer
 from keyscribe.metrics import EditCounts, words
 from keyscribe.results import EvalReport, Transcription
 
+# per-item keys of detailed results (``evaluate --per-item``; reports draw them)
+DETAIL_KEYS = ("id", "text", "reference_text", "confidences", "frames", "num_frames", "typed_text",
+               "reference_typed_text")  # fmt: skip
 
-def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -> EvalReport:
+
+def evaluate_dataset(
+    recognizer: Recognizer, dataset: Any, name: str = "data", details: bool = False
+) -> EvalReport:
+    """CER / WER over ``dataset`` with each item's texts; ``details`` keeps what a report draws
+    of each item too (confidences, frames, and the domain's: line images, key times)."""
     chars, wrds = EditCounts(), EditCounts()
     items = []
     start = time.perf_counter()
@@ -27,9 +35,12 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
         else:
             chars.add(result.reference_ids, result.label_ids)
         wrds.add(words(result.reference_text), words(result.text))
-        items.append(
-            {"id": result.id, "text": result.text, "reference_text": result.reference_text}
-        )
+        kept = DETAIL_KEYS if details else DETAIL_KEYS[:3]
+        full = result.to_json()
+        items.append({k: full[k] for k in kept if k in full})
+    extra = {"domain": recognizer.domain}
+    if details and recognizer.spec.item_details is not None:
+        extra.update(recognizer.spec.item_details(recognizer, dataset, items))
     return EvalReport(
         data=name,
         items=len(items),
@@ -40,6 +51,7 @@ def evaluate_dataset(recognizer: Recognizer, dataset: Any, name: str = "data") -
         results=items,
         item_noun=recognizer.spec.item_noun,
         precision=recognizer.precision,
+        extra=extra,
     )
 
 
@@ -62,10 +74,12 @@ def evaluate(
     lm: str | Path | None = None,
     beam_options: Any = None,
     precision: str = "fp32",
+    details: bool = False,
 ) -> EvalReport:
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
     ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``; None: as the
-    checkpoint's config says); the network runs in ``precision`` (fp32, bf16 or int8)."""
+    checkpoint's config says); the network runs in ``precision`` (fp32, bf16 or int8);
+    ``details``: see ``evaluate_dataset``."""
     data = Path(data)
     # before loading the model and LM: a wrong path should fail fast (a glob is read later)
     if not data.exists() and not glob.has_magic(str(data)):
@@ -74,7 +88,7 @@ def evaluate(
     recognizer = recognizer.use_precision(precision)
     # items to score need their reference: one without is skipped by name, not scored as empty
     dataset = recognizer.dataset(data, need_text=True)
-    return evaluate_dataset(recognizer, dataset, str(data))
+    return evaluate_dataset(recognizer, dataset, str(data), details)
 
 
 def transcribe(

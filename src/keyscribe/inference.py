@@ -23,7 +23,7 @@ from keyscribe.bundled import bundled_lm
 from keyscribe.config import ExperimentConfig
 from keyscribe.data.batch import Sample, collate
 from keyscribe.decoding.beam import Hypothesis
-from keyscribe.decoding.confidence import best_path_confidences, label_confidences, word_confidences
+from keyscribe.decoding.confidence import best_path_posteriors, label_posteriors, word_confidences
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.domain import DomainSpec, get_domain
 from keyscribe.errors import ConfigError, DataError
@@ -38,7 +38,9 @@ class Decoding(Protocol):
 
     def decode(self, log_probs: Tensor) -> list[Hypothesis]: ...
 
-    def confidences(self, log_probs: Tensor, label_ids: Sequence[int]) -> list[float]: ...
+    def posteriors(
+        self, log_probs: Tensor, label_ids: Sequence[int]
+    ) -> tuple[list[float], list[int]]: ...  # per label: confidence, frame of its peak
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,11 @@ class GreedyDecoding:
         score = float(log_probs.max(dim=-1).values.sum()) if log_probs.shape[0] else 0.0
         return [Hypothesis(tuple(ids), self.alphabet.decode(ids), score, score, 0.0)]
 
-    def confidences(self, log_probs: Tensor, label_ids: Sequence[int]) -> list[float]:
+    def posteriors(
+        self, log_probs: Tensor, label_ids: Sequence[int]
+    ) -> tuple[list[float], list[int]]:
         # the best path aligns itself: O(time), not O(time x labels)
-        return best_path_confidences(log_probs, self.alphabet.blank)
+        return best_path_posteriors(log_probs, self.alphabet.blank)
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,10 @@ class BeamDecoding:
     def decode(self, log_probs: Tensor) -> list[Hypothesis]:
         return list(self.search.decode(log_probs))
 
-    def confidences(self, log_probs: Tensor, label_ids: Sequence[int]) -> list[float]:
-        return label_confidences(log_probs, list(label_ids), self.search.alphabet.blank)
+    def posteriors(
+        self, log_probs: Tensor, label_ids: Sequence[int]
+    ) -> tuple[list[float], list[int]]:
+        return label_posteriors(log_probs, list(label_ids), self.search.alphabet.blank)
 
 
 def beam_decoding(
@@ -222,13 +228,15 @@ class Recognizer:
             if len(hyps) > 1:
                 out["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in hyps]
         out["decode_seconds"] = round(time.perf_counter() - start, 4)
-        conf = self.decoding.confidences(log_probs, ids)
+        conf, frames = self.decoding.posteriors(log_probs, ids)
         view = builders.lm_view(self.spec, self.alphabet)
         boundaries = {
             self.alphabet.symbol(i) for i, t in enumerate(view.tokens) if t in ("<sp>", "</s>")
         }
         out["label_ids"] = ids
         out["confidences"] = [round(c, 4) for c in conf]
+        out["frames"] = frames  # the output frame of each label's peak posterior
+        out["num_frames"] = length
         out["words"] = word_confidences([self.alphabet.symbol(i) for i in ids], conf, boundaries)
         return out
 

@@ -70,6 +70,7 @@ class EvalReport(_JsonView):
     results: list[dict[str, Any]]
     item_noun: str | None = None  # HTR reports count "lines" too
     precision: str = "fp32"  # what the network ran in
+    extra: dict[str, Any] = field(default_factory=dict)  # evaluation-wide keys reports draw
 
     @property
     def cer(self) -> float:
@@ -85,6 +86,7 @@ class EvalReport(_JsonView):
             out[self.item_noun] = self.items
         out.update(self.counts)
         out.update(seconds=self.seconds, decoder=self.decoder, decode_seconds=self.decode_seconds)
+        out.update(self.extra)
         if per_item:
             out["results"] = self.results
         out["precision"] = self.precision

@@ -46,3 +46,20 @@ def test_checkpointed_alignment_equals_the_whole_table() -> None:
     spans = ctc_align(np.log(rng.dirichlet(np.full(5, 0.3), size=30)), [1, 2, 3], 0, 4)
     assert spans is not None and all(a < b for a, b in spans)
     assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+
+
+def test_peak_frames_of_best_path_and_alignment_agree() -> None:
+    from keyscribe.decoding.confidence import best_path_posteriors, label_posteriors
+
+    torch.manual_seed(3)
+    x = torch.randn(60, 6).log_softmax(-1)
+    x[10:14, 2] += 8.0  # a clear label 2 peaking at frame 12
+    x[12, 2] += 4.0
+    best = x.argmax(-1).tolist()
+    ids = [c for i, c in enumerate(best) if c != 0 and (i == 0 or best[i - 1] != c)]
+    conf, frames = best_path_posteriors(x, 0)
+    assert len(frames) == len(ids) and frames == sorted(frames)
+    assert 12 in frames
+    assert all(best[t] == c for t, c in zip(frames, ids, strict=True))
+    aligned_conf, aligned_frames = label_posteriors(x, ids, 0)
+    assert frames == aligned_frames and conf == pytest.approx(aligned_conf)

@@ -14,6 +14,7 @@ from keyscribe.cli import (  # noqa: F401  (they register their commands)
     decode,
     models,
     recognize,
+    report,
     run,
     tools,
 )

@@ -32,7 +32,17 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
     data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    per_item: Annotated[bool, typer.Option("--per-item", help="Include each item's text.")] = False,
+    per_item: Annotated[
+        bool,
+        typer.Option(
+            "--per-item",
+            help="Include each item's text, confidences and frames (and line images or key times).",
+        ),
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a self-contained HTML report of the items."),
+    ] = None,
     decoder: dec.DecoderOption = None,
     lm: dec.LMOption = "auto",
     beam_size: dec.BeamSizeOption = None,
@@ -46,8 +56,14 @@ def evaluate(
     from keyscribe import api
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
-    report = api.evaluate(checkpoint, data, decoder, lm, beam, precision)
-    scores = report.to_json(per_item=per_item)
+    details = per_item or html is not None
+    report = api.evaluate(checkpoint, data, decoder, lm, beam, precision, details=details)
+    scores = {**report.to_json(per_item=per_item), "checkpoint": str(checkpoint)}
+    if html is not None:
+        from keyscribe.reports import evaluation_page
+
+        page = evaluation_page({**report.to_json(), "checkpoint": str(checkpoint)}, html)
+        typer.echo(f"wrote {page}", err=True)
     if as_json:
         print_json(scores)
         return

@@ -87,8 +87,11 @@ def ctc_align(
     return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
-def label_confidences(log_probs: Any, labels: Sequence[int], blank: int) -> list[float]:
-    """Per label, its highest posterior over its aligned frames (0.0 for all when unalignable)."""
+def label_posteriors(
+    log_probs: Any, labels: Sequence[int], blank: int
+) -> tuple[list[float], list[int]]:
+    """Per label, its highest posterior over its aligned frames and the frame of that peak
+    (where the label shows on a timeline); confidences 0.0 and frames -1 when unalignable."""
     lp = (
         log_probs.detach().cpu().double().numpy()
         if hasattr(log_probs, "detach")
@@ -96,26 +99,41 @@ def label_confidences(log_probs: Any, labels: Sequence[int], blank: int) -> list
     )
     spans = ctc_align(lp, labels, blank)
     if spans is None:
-        return [0.0] * len(labels)
-    return [
-        float(np.exp(lp[a:b, label].max())) for label, (a, b) in zip(labels, spans, strict=True)
-    ]
+        return [0.0] * len(labels), [-1] * len(labels)
+    peaks = [a + int(lp[a:b, label].argmax()) for label, (a, b) in zip(labels, spans, strict=True)]
+    return [float(np.exp(lp[t, label])) for label, t in zip(labels, peaks, strict=True)], peaks
 
 
-def best_path_confidences(log_probs: Any, blank: int) -> list[float]:
-    """:func:`label_confidences` of the greedy (best-path) output, without the alignment: the
+def label_confidences(log_probs: Any, labels: Sequence[int], blank: int) -> list[float]:
+    """Per label, its highest posterior over its aligned frames (0.0 for all when unalignable)."""
+    return label_posteriors(log_probs, labels, blank)[0]
+
+
+def best_path_posteriors(log_probs: Any, blank: int) -> tuple[list[float], list[int]]:
+    """:func:`label_posteriors` of the greedy (best-path) output, without the alignment: the
     best path is the Viterbi alignment of its own labels, so each label's frames are its run.
     O(time) memory, where the alignment's back-pointers take time x labels bytes (gigabytes for
     a long session)."""
     lp = log_probs.detach().cpu().numpy() if hasattr(log_probs, "detach") else np.asarray(log_probs)
     if lp.shape[0] == 0:
-        return []
+        return [], []
     best = lp.argmax(axis=1)
-    starts = np.flatnonzero(np.concatenate(([True], best[1:] != best[:-1])))
+    changes = np.concatenate(([True], best[1:] != best[:-1]))
+    starts = np.flatnonzero(changes)
     # max, then float64 (as label_confidences): the same numbers without a float64 copy of it all
-    run_max = np.maximum.reduceat(lp.max(axis=1).astype(np.float64), starts)
+    frame_max = lp.max(axis=1).astype(np.float64)
+    run_max = np.maximum.reduceat(frame_max, starts)
+    run_of_frame = np.cumsum(changes) - 1
+    peak_frames = np.flatnonzero(frame_max == run_max[run_of_frame])
+    _, first = np.unique(run_of_frame[peak_frames], return_index=True)
+    peaks = peak_frames[first]  # the first frame of each run that reaches its maximum
     keep = best[starts] != blank
-    return [float(v) for v in np.exp(run_max[keep])]
+    return [float(v) for v in np.exp(run_max[keep])], [int(t) for t in peaks[keep]]
+
+
+def best_path_confidences(log_probs: Any, blank: int) -> list[float]:
+    """The best path's label confidences (see :func:`best_path_posteriors`)."""
+    return best_path_posteriors(log_probs, blank)[0]
 
 
 def word_confidences(

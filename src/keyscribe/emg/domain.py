@@ -26,6 +26,7 @@ from keyscribe.emg.dataset import (
 )
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import EMG_ALPHABET, lm_view, typed_result
+from keyscribe.emg.keytimes import add_session_details
 from keyscribe.emg.session import NUM_BANDS, SAMPLE_RATE_HZ
 from keyscribe.emg.streaming.whole_session import whole_session_results
 from keyscribe.emg.transforms import LogSpectrogram
@@ -125,4 +126,5 @@ SPEC = DomainSpec(
     signal_seconds=signal_seconds,
     describe=describe,
     import_checkpoint=import_checkpoint,
+    item_details=add_session_details,
 )

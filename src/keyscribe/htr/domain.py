@@ -23,6 +23,7 @@ from keyscribe.htr.frontend import LineConvFrontend, crnn_layers, puigcerver_lay
 from keyscribe.htr.images import IMAGE_SUFFIXES
 from keyscribe.htr.lines import LineRecord, read_lines, texts
 from keyscribe.htr.pagesets import is_manifest
+from keyscribe.htr.report_items import add_line_details
 
 SPLITS = ("train", "val", "test")
 log = logging.getLogger(__name__)
@@ -216,4 +217,5 @@ SPEC = DomainSpec(
     exact_text=True,
     item_noun="lines",
     transcribe_files=transcribe_files,
+    item_details=add_line_details,
 )

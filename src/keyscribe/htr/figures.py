@@ -34,7 +34,7 @@ def deformable_layers(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module
     return found
 
 
-def _sampling_points(
+def sampling_points(
     conv: Any, offsets: np.ndarray, scale: tuple[int, int], y: int, x: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Regular and deformed sampling points of output cell (y, x), in input-image pixels.
@@ -53,6 +53,28 @@ def _sampling_points(
         return np.stack([(px + 0.5) * sx - 0.5, (py + 0.5) * sy - 0.5], axis=1)  # (K, 2) as (x, y)
 
     return to_image(base_y, base_x), to_image(base_y + dy, base_x + dx)
+
+
+def offset_magnitude(offsets: np.ndarray) -> np.ndarray:
+    """Offsets ``(2K, H_out, W_out)`` -> the summed length of each cell's K offsets ``(H_out, W_out)``."""
+    return np.sqrt(offsets[0::2] ** 2 + offsets[1::2] ** 2).sum(axis=0)
+
+
+def strongest_cells(magnitude: np.ndarray, points: int) -> list[tuple[int, int]]:
+    """The ``points`` output cells (y, x) with the largest offsets, spread along the line (at most
+    one per 1/points of its width); cells on the map border deform to dodge the zero padding, so
+    only inner ones are chosen."""
+    inner = np.zeros_like(magnitude)
+    inner[1:-1, 1:-1] = magnitude[1:-1, 1:-1]
+    taken: list[tuple[int, int]] = []
+    min_gap = max(1, magnitude.shape[1] // (2 * points))
+    for f in np.argsort(inner.ravel())[::-1]:
+        y, x = divmod(int(f), magnitude.shape[1])
+        if all(abs(x - tx) >= min_gap for _, tx in taken):
+            taken.append((y, x))
+        if len(taken) == points:
+            break
+    return taken
 
 
 def show_offsets(
@@ -91,20 +113,8 @@ def show_offsets(
     ids = recognizer.decode(log_probs[0], int(lengths[0]))
     last: torch.Tensor = conv.last_offsets  # type: ignore[assignment]
     offsets = last[0].detach().float().cpu().numpy()  # (2K, H_out, W_out)
-    magnitude = np.sqrt(offsets[0::2] ** 2 + offsets[1::2] ** 2).sum(axis=0)  # (H_out, W_out)
-    # cells next to the map border deform to dodge the zero padding; draw the inner ones
-    inner = np.zeros_like(magnitude)
-    inner[1:-1, 1:-1] = magnitude[1:-1, 1:-1]
-    flat = np.argsort(inner.ravel())[::-1]
-    # spread the chosen cells along the line: at most one per 1/points of its width
-    taken: list[tuple[int, int]] = []
-    min_gap = max(1, magnitude.shape[1] // (2 * points))
-    for f in flat:
-        y, x = divmod(int(f), magnitude.shape[1])
-        if all(abs(x - tx) >= min_gap for _, tx in taken):
-            taken.append((y, x))
-        if len(taken) == points:
-            break
+    magnitude = offset_magnitude(offsets)
+    taken = strongest_cells(magnitude, points)
     h, w = line.shape
     fig, axes = plt.subplots(
         2, 1, figsize=(min(24, max(6, w / 40)), 2 * max(1.6, h / 40) + 0.6), squeeze=False
@@ -112,7 +122,7 @@ def show_offsets(
     ax = axes[0, 0]
     ax.imshow(line, cmap="gray", vmin=0, vmax=255)
     for y, x in taken:
-        regular, deformed = _sampling_points(conv, offsets, scale, y, x)
+        regular, deformed = sampling_points(conv, offsets, scale, y, x)
         ax.scatter(
             regular[:, 0],
             regular[:, 1],

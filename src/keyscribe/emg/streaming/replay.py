@@ -14,6 +14,7 @@ from torch import Tensor
 
 from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.emg.dataset import WindowedSessionDataset
+from keyscribe.emg.keytimes import streamed_key_details
 from keyscribe.emg.streaming.chunked import can_stream, streamed_log_probs
 from keyscribe.emg.streaming.recognizer import StreamingOptions, StreamingRecognizer
 from keyscribe.emg.streaming.whole_session import whole_session_label
@@ -126,4 +127,8 @@ def replay_session(
         "offline_text": recognizer.alphabet.decode(offline_ids),
         "reference_text": recognizer.alphabet.decode(reference),
         "typed_text": stream.typed_text,
+        "chunk_compute_ms": [round(float(v), 3) for v in ms],  # per chunk, for latency plots
+        **streamed_key_details(
+            recognizer, path, streamed, len(session), recognizer.alphabet.decode(reference)
+        ),  # for timelines
     }

@@ -1,0 +1,1 @@
+from reports.browser import browser  # noqa: F401  (the fixture)
