@@ -195,6 +195,33 @@ def print_table(result: dict[str, Any]) -> None:
                 show_ratio(r[f"layer_{mode}_x_conv"]),
             ]
             print(" | ".join(cells))
+    for net, totals in result["totals"].items():
+        print(verdict(net, totals, methods[0]))
+
+
+TARGET = 2.5  # DeformConv2d layers over nn.Conv2d, forward + backward, per stack
+
+
+def verdict(net: str, totals: dict[str, Any], method: str) -> str:
+    """The stack's forward+backward ratio against the target, and where the time goes when it
+    misses: the offset convolution's share, and the sampling op's own ratio."""
+    ratio_fb = totals["layer_fb_x_conv"]
+    if ratio_fb is None:
+        return f"{net}: no ratio (the convolution time was not positive)"
+    op = f"op_{method}_fb"
+    offset_share = ratio(totals["layer_fb"] - totals[op], totals["layer_fb"])
+    line = f"{net}: DeformConv2d layers {ratio_fb:.2f}x nn.Conv2d forward+backward (target <= {TARGET}x: "
+    if ratio_fb <= TARGET:
+        return line + "met)"
+    line += f"missed by {ratio_fb / TARGET:.2f}x"
+    if offset_share is not None and totals.get(f"{op}_x_conv") is not None:
+        line += (
+            f"; the offset convolutions are {100 * offset_share:.0f} % of the layers' time and "
+            f"the sampling op alone is {totals[f'{op}_x_conv']:.2f}x the convolution: at "
+            "few channels nn.Conv2d is memory-bound and cheap, while sampling reads 4 corners "
+            "per kernel cell and writes 9x the input as columns)"
+        )
+    return line
 
 
 def _ms(value: float) -> str:

@@ -3,7 +3,7 @@ batches, augmentation included) and transcription lines/s (greedy decoding of th
 width-sorted batches), for one experiment config.
 
     keyscribe bench htr_throughput configs/htr/budget/peraire-35min.yaml [--steps 30] [--threads 2]
-        [--set key=value ...] [--json [PATH]]
+        [--precision fp32|bf16] [--set key=value ...] [--json [PATH]]
     keyscribe bench htr_throughput --quick   # 12 synthetic lines, a tiny model (the test suite's)
 
 On a machine shared with other jobs, wall-clock rates measure the sharing; lines per CPU-second
@@ -34,6 +34,7 @@ from keyscribe.bench.harness import (
     table,
 )
 from keyscribe.domain import get_domain
+from keyscribe.precision import cpu_support
 
 # --quick: the budget recipe's layout with 4-channel convolutions on 12 synthetic lines
 QUICK = [
@@ -45,7 +46,9 @@ QUICK = [
 ]
 
 
-def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> dict[str, Any]:
+def run(
+    config: str | Path, steps: int, warmup: int, overrides: list[str], precision: str = "fp32"
+) -> dict[str, Any]:
     from keyscribe import api, builders
 
     torch.manual_seed(0)
@@ -68,7 +71,8 @@ def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> di
             loader = iter(dm.train_dataloader())
             batch = next(loader)
         start, cpu_start = time.perf_counter(), time.process_time()
-        log_probs, lengths = model(batch.inputs, batch.input_lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            log_probs, lengths = model(batch.inputs, batch.input_lengths)  # fp32 log-probs
         loss = F.ctc_loss(
             log_probs.transpose(0, 1),
             batch.targets,
@@ -85,12 +89,14 @@ def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> di
             cpu_seconds += time.process_time() - cpu_start
             lines += len(batch)
         step += 1
-    recognizer = api.Recognizer(model.eval(), alphabet, cfg)
+    recognizer = api.Recognizer(model.eval(), alphabet, cfg).use_precision(precision)
     test: Any = datasets.get("test") or datasets["val"]
     decoding = measure(lambda: recognizer.results(test, batch_size=cfg.data.batch_size))
     return {
         "config": str(config),
         "overrides": overrides,
+        "precision": precision,
+        "cpu_support": cpu_support().bf16_note(),
         "steps": step - warmup,
         "machine": machine_info(),
         "train_lines_per_s": ratio(lines, seconds),
@@ -104,7 +110,10 @@ def run(config: str | Path, steps: int, warmup: int, overrides: list[str]) -> di
 def print_table(figures: dict[str, Any]) -> None:
     print(machine_line(figures["machine"]))
     print(f"# {figures['config']} {' '.join(figures['overrides'])}")
-    print(f"# {figures['parameters']:,} parameters, {figures['steps']} timed training steps")
+    print(
+        f"# {figures['parameters']:,} parameters, {figures['steps']} timed training steps, "
+        f"{figures['precision']} ({figures['cpu_support']})"
+    )
     # lines per CPU-second (process time) stay meaningful on a shared machine
     rows = [
         ["training", figures["train_lines_per_s"], figures["train_lines_per_cpu_s"]],
@@ -123,6 +132,12 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--set", dest="sets", action="append", default=[], help="key=value")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="bf16: training under bf16 autocast (trainer.precision: bf16-mixed), bf16 inference",
+    )
     add_common_args(parser, threads=2)
     return parser.parse_args(argv)
 
@@ -133,11 +148,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.quick:
         if args.config is None:
             raise SystemExit("give an HTR config, or --quick")
-        return emit(run(args.config, args.steps, args.warmup, args.sets), args.json, print_table)
+        figures = run(args.config, args.steps, args.warmup, args.sets, args.precision)
+        return emit(figures, args.json, print_table)
     from keyscribe.htr.synth import synthesize_lines
 
     with tempfile.TemporaryDirectory(prefix="keyscribe-htr-bench-") as tmp:
         synthesize_lines(Path(tmp), 12, seed=0, height=32, fetch=False, log=lambda _: None)
         config = args.config or repo_config("htr/budget/peraire-35min.yaml")
-        figures = run(config, 2, 1, [*QUICK, f"data.root={tmp}", *args.sets])
+        figures = run(config, 2, 1, [*QUICK, f"data.root={tmp}", *args.sets], args.precision)
     return emit(figures, args.json, print_table)
