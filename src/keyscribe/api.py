@@ -47,16 +47,22 @@ def stream(
     realtime: bool = False,
     on_text: Any = None,
     precision: str = "fp32",
+    decoder: str = "greedy",
+    lm: str | Path | None = "auto",
+    beam_options: Any = None,
 ) -> dict[str, Any]:
     """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
     state, see emg/streaming/): per-chunk compute time, latency, CER vs the reference and vs
-    offline decoding. ``options``: a ``StreamingOptions``; ``on_text`` gets each new piece of text."""
+    offline decoding. ``options``: a ``StreamingOptions``; ``on_text`` gets each new piece of text;
+    ``decoder``, ``lm``, ``beam_options``: as ``Recognizer.use_decoder`` takes them."""
     session = Path(session)
     if not session.exists():  # before loading the model: a wrong path should fail fast
         raise DataError(session, "file not found")
     from keyscribe.emg.streaming import StreamingOptions, replay_session
 
-    recognizer = load_model(checkpoint).use_precision(precision)
+    recognizer = (
+        load_model(checkpoint).use_precision(precision).use_decoder(decoder, lm, beam_options)
+    )
     return replay_session(
         recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text
     )

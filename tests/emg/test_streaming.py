@@ -188,3 +188,40 @@ def test_streaming_configs_stream_exactly(config: Path) -> None:
     alphabet = get_domain("emg").alphabet(cfg)
     rec = api.Recognizer(builders.build_model(cfg, alphabet), alphabet, cfg)
     assert StreamingRecognizer(rec).exact
+
+
+LM = REPO / "tests" / "fixtures" / "lm" / "tiny.arpa"
+BEAM = {"beam_size": 8, "backend": "python"}
+
+
+@pytest.mark.parametrize("lm", [None, LM])
+def test_streaming_beam_search_equals_offline_beam_search(lm: Path | None, session: Path) -> None:
+    """Carried across chunks, the search gives offline beam search's output; what each push
+    returns is stable: a prefix of the final output, never taken back."""
+    rec = recognizer("tdsconv")
+    dataset = rec.dataset(session)
+    offline, n = rec.log_probs(dataset[0])
+    expected = list(rec.use_decoder("beam", lm, BEAM).beam.decode(offline[:n])[0].label_ids)
+    emg, _ = dataset.session.read(0, SAMPLES)
+    for chunk in (37, 250):
+        stream = StreamingRecognizer(rec, decoder="beam", lm=lm, beam_options=BEAM)
+        shown = ""
+        for i in range(0, len(emg), chunk):
+            shown += stream.push(emg[i : i + chunk])
+            assert shown == stream.text
+            assert rec.alphabet.encode(shown + stream.tentative)[: len(stream.label_ids)] == (
+                stream.label_ids
+            )
+            assert expected[: len(stream.label_ids)] == stream.label_ids, chunk
+        shown += stream.flush()
+        assert stream.label_ids == expected and shown == stream.text, chunk
+
+
+def test_cli_stream_beam_json(checkpoint: Path, session: Path, monkeypatch, capsys) -> None:
+    args = ["stream", checkpoint, session, "--decoder", "beam", "--lm", LM, "--beam-size", "8"]
+    code, out, err = run_cli([*args, "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["decoder"] == "beam" and result["lm"] == str(LM)
+    assert result["equal_to_offline"] and result["text"] == result["offline_text"]
+    assert result["cer"] == result["offline_cer"]

@@ -258,10 +258,17 @@ def stream(
         bool, typer.Option("--json", help="Print one JSON object at the end.")
     ] = False,
     precision: PrecisionOption = "fp32",
+    decoder: dec.DecoderOption = "greedy",
+    lm: dec.LMOption = "auto",
+    beam_size: dec.BeamSizeOption = None,
+    top_k: dec.TopKOption = None,
+    lm_weight: dec.LMWeightOption = None,
+    insertion_bonus: dec.BonusOption = None,
 ) -> None:
     """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
     causal models, a sliding window for bidirectional ones) and print text as it comes, then
-    per-chunk compute time, latency and CER vs the reference and vs offline decoding."""
+    per-chunk compute time, latency and CER vs the reference and vs offline decoding. With
+    --decoder beam the search is carried across chunks; the text printed is the stable part."""
     import torch
 
     from keyscribe import api
@@ -279,6 +286,9 @@ def stream(
         realtime,
         None if as_json else show,
         precision,
+        decoder,
+        lm,
+        dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend="python"),
     )
     if as_json:
         print_json(results)

@@ -2,7 +2,7 @@
 Python, or KenLM (the ``kenlm`` package) for ARPA and binary ``.bin`` files in native code.
 
 ``load_scorer(path)`` picks: a KenLM binary needs ``kenlm``; an ARPA file uses ``kenlm`` when it is
-installed (faster, same scores) unless ``native=False``.
+installed (native code, same scores) unless ``native=False``, else keyscribe's reader.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keyscribe.decoding.charlm import BOS, SPACE, UNK, CharLM, token_name
+from keyscribe.decoding.charlm import BOS, SPACE, UNK, CharLM, token_from_name, token_name
 
 
 class CharLMScorer:
@@ -55,6 +55,7 @@ class KenLMScorer:
         self._kenlm = kenlm
         config = kenlm.Config()
         config.load_method = kenlm.LoadMethod.LAZY  # mmap a binary: no load time, shared pages
+        config.show_progress = False
         self.model = kenlm.Model(str(path), config)
         self.order = self.model.order
         self._start = kenlm.State()
@@ -87,9 +88,33 @@ def kenlm_available() -> bool:
     return True
 
 
-def load_scorer(path: str | Path, native: bool = False) -> CharLMScorer | KenLMScorer:
+def check_character_arpa(path: Path) -> None:
+    """ValueError unless the file is an ARPA character LM: its unigrams (read up to the bigram
+    section, not the whole file) are single characters or the specials, ``<unk>`` among them."""
+    section, unigrams = 0, set()
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if line.startswith("\\"):
+                if line == "\\1-grams:":
+                    section = 1
+                elif section:
+                    break
+                continue
+            if section == 1 and line:
+                fields = line.split()
+                if len(fields) < 2:
+                    raise ValueError(f"line {number}: expected log10 p and a token")
+                if token_from_name(fields[1]) is None:
+                    raise ValueError(f"line {number}: not a character LM (multi-character token)")
+                unigrams.add(fields[1])
+    if "<unk>" not in unigrams:
+        raise ValueError("no n-gram sections, or no <unk> unigram: not an ARPA character LM")
+
+
+def load_scorer(path: str | Path, native: bool = True) -> CharLMScorer | KenLMScorer:
     """A scorer for an ARPA or KenLM binary file; ValueError naming the problem otherwise.
-    ``native``: read ARPA with KenLM too (when installed)."""
+    ``native``: KenLM for ARPA too, when the ``kenlm`` package is installed (same scores)."""
     path = Path(path)
     if is_kenlm_binary(path):
         if not kenlm_available():
@@ -99,6 +124,9 @@ def load_scorer(path: str | Path, native: bool = False) -> CharLMScorer | KenLMS
         except (OSError, RuntimeError) as exc:
             raise ValueError(f"KenLM cannot read it ({exc})") from None
     if native and kenlm_available():
-        CharLM.load(path)  # checks it is a character LM and raises ValueError otherwise
-        return KenLMScorer(path)
+        check_character_arpa(path)
+        try:
+            return KenLMScorer(path)
+        except (OSError, RuntimeError) as exc:
+            raise ValueError(f"KenLM cannot read it ({exc})") from None
     return CharLMScorer(CharLM.load(path))

@@ -37,11 +37,23 @@ class StreamingRecognizer:
     them: a live display deletes on it, as ``typed_text`` does), ``flush()`` ends the stream.
 
     Exact (equal to offline decoding) for causal encoders: TDSConv, unidirectional LSTM / GRU and
-    their hybrid; windowed with ``options`` otherwise. Greedy decoding only.
+    their hybrid; windowed with ``options`` otherwise.
+
+    ``decoder``: ``"greedy"``, ``"beam"`` (prefix beam search carried across chunks, ``lm`` and
+    ``beam_options`` as ``Recognizer.use_decoder`` takes them), or None for the recognizer's own.
+    With beam search, ``push`` returns the stable labels (shared by every hypothesis in the beam:
+    no later frame changes them) and ``tentative`` holds the best hypothesis's labels after them;
+    ``flush`` settles the rest, so the whole output is offline beam search's on the same frames.
     """
 
     def __init__(
-        self, recognizer: Any, options: StreamingOptions | None = None, keep_log_probs: bool = False
+        self,
+        recognizer: Any,
+        options: StreamingOptions | None = None,
+        keep_log_probs: bool = False,
+        decoder: str | None = None,
+        lm: Any = "auto",
+        beam_options: Any = None,
     ) -> None:
         if recognizer.domain != "emg":
             raise CheckpointError(
@@ -70,12 +82,21 @@ class StreamingRecognizer:
         self.samples = 0  # received so far
         self.label_ids: list[int] = []
         self.greedy = IncrementalGreedy(self.blank)
+        if decoder is not None:
+            recognizer = recognizer.use_decoder(decoder, lm, beam_options)
+        self.beam = recognizer.beam  # a decoding.beam.BeamDecoder, or None: greedy
+        self.search = None if self.beam is None else self.beam.stream()
         self._log_probs: list[Tensor] | None = [] if keep_log_probs else None
 
     @property
     def text(self) -> str:
         """Key glyphs decoded so far."""
         return self.alphabet.decode(self.label_ids)
+
+    @property
+    def tentative(self) -> str:
+        """Beam search: the best hypothesis's key glyphs after the stable ones (may change)."""
+        return "" if self.search is None else self.alphabet.decode(self.search.tentative())
 
     @property
     def typed_text(self) -> str:
@@ -114,6 +135,11 @@ class StreamingRecognizer:
         text = ""
         for i, stage in enumerate(self.stages):
             text += self._through(i + 1, stage.flush())
+        if self.search is not None:  # the end: the best hypothesis, its LM end scored
+            best = list(self.search.hypotheses()[0][0])
+            rest = best[len(self.label_ids) :]
+            self.label_ids = best
+            text += self.alphabet.decode(rest)
         return text
 
     def _through(self, first: int, x: Tensor) -> str:
@@ -127,6 +153,10 @@ class StreamingRecognizer:
         log_probs = self.model.head(x).float().log_softmax(dim=-1)  # (time, classes), fp32
         if self._log_probs is not None:
             self._log_probs.append(log_probs)
-        new = self.greedy.step(log_probs)
+        if self.search is not None:
+            self.search.advance(log_probs.double().numpy())
+            new = self.search.stable()
+        else:
+            new = self.greedy.step(log_probs)
         self.label_ids += new
         return self.alphabet.decode(new)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from keyscribe.decoding.greedy import decode_greedy
+from keyscribe.decoding.prefix_search import prefix_beam_search
 from keyscribe.emg.dataset import WindowedSessionDataset
 from keyscribe.emg.keytimes import streamed_key_details
 from keyscribe.emg.streaming.chunked import can_stream, streamed_log_probs
@@ -53,7 +54,8 @@ def replay_session(
 ) -> dict[str, Any]:
     """Feed a recorded session to a StreamingRecognizer in chunks of ``chunk_ms``, as fast as
     possible or (``realtime``) at the pace it was recorded; time each chunk, then decode the
-    session offline and compare. ``on_text`` gets each chunk's new key glyphs."""
+    session offline (the recognizer's decoder: greedy or beam search) and compare. ``on_text``
+    gets each chunk's new key glyphs (beam search: the stable ones)."""
     if chunk_ms <= 0:
         raise ConfigError(None, f"chunk length must be > 0 ms, got {chunk_ms}")
     stream = StreamingRecognizer(recognizer, options, keep_log_probs=True)  # refuses HTR models
@@ -83,7 +85,14 @@ def replay_session(
         on_text(text)
 
     offline = _offline(recognizer, dataset)
-    offline_ids = decode_greedy(offline[None], torch.tensor([offline.shape[0]]), stream.blank)[0]
+    if stream.beam is not None:  # the same search over the offline frames at once
+        beam = stream.beam
+        found = prefix_beam_search(offline.double().numpy(), stream.blank, beam.options, beam.steps)
+        offline_ids = list(found[0][0])
+    else:
+        offline_ids = decode_greedy(offline[None], torch.tensor([offline.shape[0]]), stream.blank)[
+            0
+        ]
     reference = whole_session_label(dataset).targets.tolist()
     streamed = stream.log_probs()
     cer, offline_cer, versus = EditCounts(), EditCounts(), EditCounts()
@@ -96,6 +105,10 @@ def replay_session(
     return {
         "session": str(path),
         "encoder": recognizer.config.model.encoder.get("kind"),
+        "decoder": "greedy" if stream.beam is None else "beam",
+        "lm": None
+        if stream.beam is None or stream.beam.lm_path is None
+        else str(stream.beam.lm_path),
         "exact": stream.exact,  # causal model: streaming should equal offline
         "chunks": len(seconds),
         "chunk_ms": 1000.0 * step / rate,
