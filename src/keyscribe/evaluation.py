@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import glob
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from torch.utils.data import ConcatDataset
 
 from keyscribe.checkpoints import load_model
 from keyscribe.errors import DataError
@@ -67,28 +70,46 @@ def configured_decoder(
     return recognizer.use_decoder(decoder, lm, beam_options)
 
 
+class ItemsOf(ConcatDataset):  # type: ignore[type-arg]
+    """The items of several sources as one data set. A per-item list that every part has (HTR:
+    ``widths``, ``lines``, ``records``) is the parts' lists joined, so that lines are still
+    decoded in width-sorted batches and reports find each line's image."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in ("datasets", "cumulative_sizes"):
+            raise AttributeError(name)
+        parts = [getattr(d, name, None) for d in self.datasets]
+        if all(isinstance(p, list) for p in parts):
+            return [x for p in parts for x in p]
+        raise AttributeError(name)
+
+
 def evaluate(
     checkpoint: str | Path,
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     decoder: str | None = "greedy",
     lm: str | Path | None = None,
     beam_options: Any = None,
     precision: str = "fp32",
     details: bool = False,
 ) -> EvalReport:
-    """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), decoding with
-    ``decoder`` ("greedy" or "beam", optionally with the character LM ``lm``; None: as the
-    checkpoint's config says); the network runs in ``precision`` (fp32, bf16 or int8);
-    ``details``: see ``evaluate_dataset``."""
-    data = Path(data)
+    """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), or on
+    several of them at once (``data`` a list), decoding with ``decoder`` ("greedy" or "beam",
+    optionally with the character LM ``lm``; None: as the checkpoint's config says); the network
+    runs in ``precision`` (fp32, bf16 or int8); ``details``: see ``evaluate_dataset``."""
+    paths = [Path(d) for d in ([data] if isinstance(data, str | Path) else data)]
+    if not paths:
+        raise DataError(None, "no data to evaluate on")
     # before loading the model and LM: a wrong path should fail fast (a glob is read later)
-    if not data.exists() and not glob.has_magic(str(data)):
-        raise DataError(data, "not found")
+    for path in paths:
+        if not path.exists() and not glob.has_magic(str(path)):
+            raise DataError(path, "not found")
     recognizer = configured_decoder(load_model(checkpoint), decoder, lm, beam_options)
     recognizer = recognizer.use_precision(precision)
     # items to score need their reference: one without is skipped by name, not scored as empty
-    dataset = recognizer.dataset(data, need_text=True)
-    return evaluate_dataset(recognizer, dataset, str(data), details)
+    parts = [recognizer.dataset(path, need_text=True) for path in paths]
+    dataset = parts[0] if len(parts) == 1 else ItemsOf(parts)
+    return evaluate_dataset(recognizer, dataset, " ".join(map(str, paths)), details)
 
 
 def transcribe(

@@ -355,7 +355,7 @@ def Image_width(path: Path) -> int:
         return im.width
 
 
-def test_evaluate_reads_a_glob_of_pages(
+def test_evaluate_reads_a_glob_or_many_pages(
     scripted, pages_dir: Path, tmp_path: Path, checkpoint: Path
 ) -> None:
     for name in ("01R_crop.alto.xml", "01R_crop.page2013.xml"):
@@ -365,6 +365,14 @@ def test_evaluate_reads_a_glob_of_pages(
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
     assert scores["lines"] == 6 and scores["cer"] > 0
+    # what the shell makes of an unquoted glob: several paths, scored together
+    pages = sorted(str(p) for p in tmp_path.glob("*.xml"))
+    args = ["evaluate", str(checkpoint), *pages, "--json", "--per-item"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    several = json.loads(result.stdout)
+    assert several["lines"] == 6 and several["cer"] == pytest.approx(scores["cer"])
+    assert [r["page"]["xml"] for r in several["results"]] == [p for p in pages for _ in range(3)]
 
 
 @pytest.mark.skipif(not SHARED_PAGES.is_dir(), reason="../shared/data/htr/pages not present")

@@ -30,7 +30,13 @@ PrecisionOption = Annotated[
 @app.command()
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
-    data: Annotated[Path, typer.Argument(help="Session file/folder (sEMG) or lines folder (HTR).")],
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Session files/folders (sEMG), or line sources (HTR: lines folders, PAGE/ALTO "
+            "pages, folders, globs or lists of them); several are scored together."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     per_item: Annotated[
         bool,
@@ -57,7 +63,15 @@ def evaluate(
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
     details = per_item or html is not None
-    report = api.evaluate(checkpoint, data, decoder, lm, beam, precision, details=details)
+    report = api.evaluate(
+        checkpoint,
+        data[0] if len(data) == 1 else data,
+        decoder,
+        lm,
+        beam,
+        precision,
+        details=details,
+    )
     scores = {**report.to_json(per_item=per_item), "checkpoint": str(checkpoint)}
     if html is not None:
         from keyscribe.reports import evaluation_page
