@@ -158,11 +158,27 @@ def _float(el, name: str) -> float:
 
 
 def check_alto_v4(path: Path) -> None:
-    """The ALTO 4.2 schema's rules for what transcribe writes: TextLine = Shape?, (String, SP?)+,
+    """The ALTO 4.2 schema's rules for what transcribe writes: alto = Description?, Styles?,
+    Tags?, Layout; Description starts with MeasurementUnit; Page needs ID and PHYSICAL_IMG_NR;
+    TextBlock needs ID, holds Shape? then TextLine*; TextLine = Shape?, (String, SP?)+,
     HYP?; String needs CONTENT, its children are Shape?, ALTERNATIVE*, Glyph*; Glyph needs a
     one-character CONTENT, children Shape?, Variant*; SP has no children; WC and GC are floats in
     [0, 1]; positions are floats; Polygon needs POINTS; IDs are unique NCNames."""
     doc = etree.parse(str(path))
+    root = doc.getroot()
+    assert root.tag == f"{ALTO}alto"
+    top = [etree.QName(c).localname for c in root]
+    assert top[-1:] == ["Layout"] and set(top) <= {"Description", "Styles", "Tags", "Layout"}
+    description = root.find(f"{ALTO}Description")
+    if description is not None:  # MeasurementUnit first and required
+        assert etree.QName(description[0]).localname == "MeasurementUnit"
+        assert description[0].text in ("pixel", "mm10", "inch1200")
+    for page in root.iter(f"{ALTO}Page"):  # ID and PHYSICAL_IMG_NR required
+        assert page.get("ID") and float(page.get("PHYSICAL_IMG_NR")) >= 0
+    for block in root.iter(f"{ALTO}TextBlock"):  # BlockType: ID required, Shape? first
+        assert block.get("ID")
+        kids = [etree.QName(c).localname for c in block]
+        assert set(kids) <= {"Shape", "TextLine"} and "Shape" not in kids[1:]
     ids = [el.get("ID") for el in doc.iter() if isinstance(el.tag, str) and el.get("ID")]
     assert len(ids) == len(set(ids)), "duplicate ID"
     assert all(i[0].isalpha() or i[0] == "_" for i in ids)
