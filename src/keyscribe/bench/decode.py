@@ -7,7 +7,9 @@ decodes (seconds of signal per CPU second; sEMG) or CPU milliseconds per line (H
 machine, the torch threads and the commit. Speeds come from process CPU time, so that a shared
 machine's load does not count.
 
-With an LM and the python backend it also runs the same search with no threshold pruning
+With an LM and the python backend it also feeds the beam search + LM 5 frames (40 ms of sEMG)
+at a time, as streaming does, and prints the CPU milliseconds per chunk; and it runs the same
+search with no threshold pruning
 (``beam+lm exact``) and prints on how many items the best hypothesis differs. On sEMG, when the
 ``kenlm`` package is installed, it runs a reference formulation of the emg2qwerty decoder
 (``bench/reference_decoder.py``) beside keyscribe's search in the reference's LM convention
@@ -153,6 +155,47 @@ def _beam_rows(
     return rows
 
 
+def _streaming_latency(
+    domain: str,
+    alphabet: Any,
+    lm: str,
+    beam_size: int,
+    weight: float,
+    bonus: float,
+    items: list[Any],
+    chunk_frames: int = 5,
+) -> dict[str, Any]:
+    """Beam search + LM fed ``chunk_frames`` frames at a time (5 frames of 8 ms: a 40 ms chunk):
+    CPU milliseconds per chunk (search and stable output), and whether the end equals offline."""
+    import time
+
+    from keyscribe import builders
+    from keyscribe.decoding.beam import BeamOptions
+
+    options = BeamOptions(beam_size, lm_weight=weight, insertion_bonus=bonus, backend="python")
+    decoder = builders.build_beam_decoder(get_domain(domain), alphabet, lm, options)
+    per_chunk, equal = [], True
+    for lp, _, _ in items:
+        frames = np.asarray(lp, dtype=np.float64)
+        search = decoder.stream()
+        for start in range(0, len(frames), chunk_frames):
+            tick = time.thread_time()
+            search.advance(frames[start : start + chunk_frames])
+            search.stable()
+            per_chunk.append(time.thread_time() - tick)
+        equal &= search.hypotheses()[0][0] == decoder.decode(frames)[0].label_ids
+    ms = 1000 * np.asarray(per_chunk)
+    frame_ms = 1000 * sum(s for *_, s in items) / sum(len(lp) for lp, *_ in items)
+    return {
+        "chunk_ms": round(chunk_frames * frame_ms, 3),
+        "chunks": len(ms),
+        "mean_chunk_cpu_ms": round(float(ms.mean()), 3),
+        "p95_chunk_cpu_ms": round(float(np.percentile(ms, 95)), 3),
+        "max_chunk_cpu_ms": round(float(ms.max()), 3),
+        "equal_to_offline": bool(equal),
+    }
+
+
 def run(
     checkpoint: str | None,
     data: str | None,
@@ -211,6 +254,11 @@ def run(
         else:
             row["ms_per_line"] = round(1000 * timing.cpu / len(items), 2)
         rows.append(row)
+    streaming = None
+    if timed and lm and "python" in backends:
+        streaming = _streaming_latency(
+            domain, alphabet, lm, beam_size, lm_weight, insertion_bonus, items
+        )
     agreement = {}
     pairs = [
         ("pruned vs exact (best differs)", "beam+lm/python", "beam+lm exact/python"),
@@ -238,6 +286,7 @@ def run(
         "machine": machine_info(),
         "results": rows,
         "agreement": agreement,
+        "streaming": streaming,
     }
 
 
@@ -255,6 +304,14 @@ def print_table(out: dict[str, Any]) -> None:
     print(table(["decoder", "backend", "CER %", "frames/s", speed.replace("_", " ")], rows))
     for label, value in out["agreement"].items():
         print(f"# {label}: {value}")
+    if out.get("streaming"):
+        st = out["streaming"]
+        print(
+            f"# streaming beam+lm (python, beam {out['beam_size']}), CPU ms per "
+            f"{st['chunk_ms']:g} ms chunk: mean {st['mean_chunk_cpu_ms']}, p95 "
+            f"{st['p95_chunk_cpu_ms']}, max {st['max_chunk_cpu_ms']}; equal to offline: "
+            f"{st['equal_to_offline']}"
+        )
 
 
 def get_args(argv: list[str] | None = None) -> argparse.Namespace:
