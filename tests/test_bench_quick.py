@@ -88,3 +88,21 @@ def test_cli_lists_and_runs_benchmarks() -> None:
     ran = runner.invoke(app, ["bench", "decode", "--quick", "--backends", "python", "--json"])
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.output)["results"][1]["decoder"] == "beam"
+
+
+def test_decode_with_an_lm_reports_agreement_reference_and_streaming(tmp_path: Path) -> None:
+    lm = Path(__file__).parent / "fixtures" / "lm" / "tiny.arpa"
+    out = tmp_path / "decode.json"
+    run_benchmark(
+        "decode", ["--quick", "--backends", "python", "--lm", str(lm), "--json", str(out)]
+    )
+    figures = json.loads(out.read_text())
+    names = [r["decoder"] for r in figures["results"]]
+    assert names[:4] == ["greedy", "beam", "beam+lm", "beam+lm exact"]
+    assert "pruned vs exact (best differs)" in figures["agreement"]
+    streaming = figures["streaming"]
+    assert streaming["chunk_ms"] == 40 and streaming["equal_to_offline"] is True
+    assert _figure(streaming["mean_chunk_cpu_ms"]) and _figure(streaming["p95_chunk_cpu_ms"])
+    if "emg2qwerty reference" in names:  # with the kenlm package
+        assert names[-2:] == ["beam+lm emg2qwerty-style", "emg2qwerty reference"]
+        assert "ours vs emg2qwerty reference" in figures["agreement"]
