@@ -109,6 +109,12 @@ def test_lm_build_from_htr_transcriptions(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 lines" in result.output
     assert {"x", "m", "r"} <= CharLM.load(out).vocabulary
+    # --exclude leaves transcriptions out by line id: "u" is only in l0's "dixit dominus"
+    assert "u" in CharLM.load(out).vocabulary
+    result = runner.invoke(app, [*args, "--exclude", "l0"])
+    assert result.exit_code == 0, result.output
+    assert "2 lines" in result.output
+    assert "u" not in CharLM.load(out).vocabulary
 
 
 def test_tune_decoder_grid(untrained_checkpoint, synth_dir, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,9 @@ lm_app = typer.Typer(
 )
 
 
-def _lines(corpora: list[Path], transcriptions: list[Path], lowercase: bool) -> Iterator[str]:
+def _lines(
+    corpora: list[Path], transcriptions: list[Path], lowercase: bool, exclude: list[str]
+) -> Iterator[str]:
     from keyscribe.errors import DataError
     from keyscribe.htr.lines import read_lines, texts
 
@@ -26,7 +29,9 @@ def _lines(corpora: list[Path], transcriptions: list[Path], lowercase: bool) -> 
             for line in f:
                 yield line.lower() if lowercase else line
     for source in transcriptions:
-        for text in texts(read_lines(source)):
+        records = read_lines(source)
+        kept = [r for r in records if not any(fnmatchcase(r.id, p) for p in exclude)]
+        for text in texts(kept):
             yield text.lower() if lowercase else text
 
 
@@ -51,6 +56,13 @@ def build(
             help="Also HTR line sources (folder of .gt.txt, PAGE, TSV, IAM).",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Line ids (or fnmatch patterns) of --transcriptions to leave out (repeatable).",
+        ),
+    ] = None,
     lowercase: Annotated[bool, typer.Option("--lowercase", help="Lowercase the corpus.")] = False,
     max_counts: Annotated[
         int, typer.Option(help="Distinct n-grams counted in memory before spilling to disk.")
@@ -64,7 +76,7 @@ def build(
     if order < 1 or (prune_from and prune_from < 2):
         raise typer.BadParameter("--order must be >= 1 and --prune-from 0 or >= 2")
     start = time.perf_counter()
-    lines = _lines(corpus or [], transcriptions or [], lowercase)
+    lines = _lines(corpus or [], transcriptions or [], lowercase, exclude or [])
     try:
         report = build_arpa(lines, order, out, prune_from, max_counts=max_counts)
     except ValueError as exc:

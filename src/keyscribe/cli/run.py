@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from keyscribe.cli.app import SetOption, app, overrides, print_json
+from keyscribe.errors import ConfigError
 
 
 @app.command()
@@ -60,12 +61,26 @@ def demo(
     ] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Training budget in minutes.")] = None,
     sets: SetOption = None,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Run one half: htr (seconds) or emg (minutes).")
+    ] = None,
+    htr_model: Annotated[
+        str, typer.Option("--htr-model", help="Model for the sample page (a name or a file).")
+    ] = "htr-fr",
 ) -> None:
-    """The quick start: synthesise sessions, train a small model, report CER, transcribe a session."""
+    """The quick start. HTR: transcribe a shipped sample page with the bundled htr-fr model, print
+    its CER and write the page back as ALTO (seconds). sEMG: synthesise sessions, train a small
+    model, report CER, transcribe a session (minutes)."""
     from keyscribe import api
     from keyscribe.emg.dataset import index_sessions
     from keyscribe.emg.synth import synthesize
 
+    if only not in (None, "htr", "emg"):
+        raise ConfigError(None, f"--only must be htr or emg, got {only!r}")
+    if only != "emg":
+        _demo_page(out / "htr", htr_model)
+        if only == "htr":
+            return
     if not (data / "metadata.csv").exists():
         typer.echo(f"writing synthetic sessions to {data} ...")
         synthesize(data, users=1, sessions=6, minutes=2.0, seed=0)
@@ -132,3 +147,16 @@ def sweep(
     )
     run_sweep(configs, out, options, log=typer.echo, launcher=where)
     typer.echo(f"wrote {out / 'results.md'}, {out / 'results.csv'} and {out / 'plots'}/")
+
+
+def _demo_page(out: Path, model: str) -> None:
+    from keyscribe.htr.demo import transcribe_sample_page
+
+    demo = transcribe_sample_page(out, model)
+    typer.echo(f"HTR: {demo.page.name} ({demo.lines} lines, CC BY 4.0 CREMMA-MSS-20) with {model}")
+    for reference, text in demo.texts[:3]:
+        typer.echo(f"  reference: {reference}\n  decoded:   {text}")
+    unseen = "; a page it was not trained on" if model == "htr-fr" else ""
+    typer.echo(
+        f"page CER {demo.cer:.2f} % (greedy{unseen})  wrote {demo.out}  ({demo.seconds:.1f} s)\n"
+    )
