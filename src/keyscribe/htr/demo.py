@@ -31,19 +31,21 @@ class PageDemo:
 
 
 def transcribe_sample_page(out_dir: Path, model: str = "htr-fr") -> PageDemo:
-    """Recognise every line of the sample page with ``model`` and write the page back."""
+    """Recognise every line of the sample page with ``model`` and write the page back as ALTO
+    with word boxes and confidences (as ``keyscribe transcribe MODEL PAGE --format alto``)."""
     from keyscribe import api
-    from keyscribe.htr.pages import write_transcription
+    from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
 
     start = time.perf_counter()
     page = sample_page()
     recognizer = api.load_model(model)
-    results = recognizer.transcribe(page)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    results = transcribe_inputs(recognizer, [page], PageOutput("alto", out_dir), written.append)
     chars = EditCounts()
     for r in results:
         chars.add(list(r["reference_text"]), list(r["text"]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = write_transcription(page, results, out_dir)
+    out = written[0]
     return PageDemo(
         page=page,
         model=model,
