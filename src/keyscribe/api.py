@@ -86,6 +86,9 @@ def export(
     if format == "safetensors":
         from keyscribe.sharing import export_safetensors
 
+        if precision != "fp32":
+            raise ConfigError(None, f"--format safetensors writes fp32 weights, not {precision!r}")
+
         return export_safetensors(checkpoint, out, card)
     if format != "onnx":
         raise ConfigError(None, f"export format must be 'onnx' or 'safetensors', got {format!r}")
