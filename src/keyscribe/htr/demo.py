@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -25,7 +26,7 @@ class PageDemo:
     model: str
     lines: int
     cer: float  # % over the page's characters, greedy decoding
-    out: Path  # the input document with the recognised text of each line
+    out: Path  # the input document with the recognised text of each line (image copied beside)
     seconds: float  # loading the model, reading the page, recognising and writing
     texts: list[tuple[str, str]]  # (reference, recognised) per line
 
@@ -46,6 +47,8 @@ def transcribe_sample_page(out_dir: Path, model: str = "htr-fr") -> PageDemo:
     for r in results:
         chars.add(list(r["reference_text"]), list(r["text"]))
     out = written[0]
+    # the image beside the document, as ALTO viewers and read_page expect it
+    shutil.copyfile(page.with_suffix(".jpg"), out_dir / page.with_suffix(".jpg").name)
     return PageDemo(
         page=page,
         model=model,
