@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.cli import run_cli
 from keyscribe import bundled
 from keyscribe.htr.demo import sample_page, transcribe_sample_page
 from keyscribe.htr.pages import read_page
-from robustness.conftest import run_cli
 
 
 def test_htr_fr_is_listed_with_its_card_lm_and_figures() -> None:
