@@ -15,6 +15,7 @@ import yaml
 from helpers.checkpoints import HTR_TINY, LINES, save_untrained
 from helpers.cli import assert_user_error, run_cli
 from keyscribe import api, builders, bundled
+from keyscribe.decoding.lm_build import build_arpa
 from keyscribe.errors import CheckpointError
 from keyscribe.model_file import read_metadata
 
@@ -50,10 +51,7 @@ def registry_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     api.export(_htr_ckpt(tmp_path), folder / "tiny-fr.safetensors", format="safetensors")
     (folder / "tiny-fr.md").write_text("# tiny-fr\n\nA card written by hand.\n", encoding="utf-8")
-    (folder / "tiny.arpa").write_text(
-        "\\data\\\nngram 1=3\n\n\\1-grams:\n-0.5\t<s>\n-0.5\t</s>\n-0.5\t<unk>\n\n\\end\\\n",
-        encoding="utf-8",
-    )
+    build_arpa(["mon cher george", "je suis en retard"], 3, folder / "tiny.arpa")
     index = {
         "models": [
             {
