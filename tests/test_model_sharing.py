@@ -136,7 +136,7 @@ def test_registry_lists_bundled_models(registry_dir: Path, monkeypatch, capsys) 
     assert list(models) == ["tiny-fr"]
     assert models["tiny-fr"].weights == registry_dir / "tiny-fr.safetensors"
     code, out, _ = run_cli(["models"], monkeypatch, capsys)
-    assert code == 0 and "tiny-fr" in out and "lines 12.5 %" in out and "CC BY 4.0" in out
+    assert code == 0 and "tiny-fr" in out and "lines 12.50 %" in out and "CC BY 4.0" in out
     code, out, _ = run_cli(["models", "--json"], monkeypatch, capsys)
     assert json.loads(out)[0]["test_cer"] == {"lines": 12.5}
     code, out, _ = run_cli(["model", "show", "tiny-fr"], monkeypatch, capsys)

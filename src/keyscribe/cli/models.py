@@ -40,10 +40,10 @@ def models(
     if not entries:
         typer.echo("no bundled models")
         return
-    typer.echo(f"{'name':10s} {'domain':6s} {'language':8s} {'test CER (greedy)':50s} licence")
+    typer.echo(f"{'name':10s} {'domain':6s} {'language':8s} {'test CER (greedy)':56s} licence")
     for m in entries:
-        cer = ", ".join(f"{k} {v:.1f} %" for k, v in m.test_cer.items()) or "-"
-        typer.echo(f"{m.name:10s} {m.domain:6s} {m.language:8s} {cer:50s} {m.licence}")
+        cer = ", ".join(f"{k} {v:.2f} %" for k, v in m.test_cer.items()) or "-"
+        typer.echo(f"{m.name:10s} {m.domain:6s} {m.language:8s} {cer:56s} {m.licence}")
         if m.summary:
             typer.echo(f"{'':10s} {m.summary}")
 
