@@ -1,5 +1,8 @@
+from collections import Counter
+
 import numpy as np
 import torch
+from torch import Tensor
 
 from keyscribe.emg.transforms import AlignmentJitter, BandRotation, LogSpectrogram, SpecAugment
 
@@ -30,10 +33,65 @@ def test_band_rotation_and_jitter_shapes() -> None:
 def test_spec_augment_masks_within_limits() -> None:
     torch.manual_seed(0)
     spec = torch.ones(200, 2, 16, 33)
-    out = SpecAugment(3, 25, 2, 4)(spec)
-    assert out.shape == spec.shape
-    masked_frames = (out == 0).all(dim=-1).sum(dim=0)  # (band, channel)
-    assert masked_frames.max() <= 3 * 25 and masked_frames.sum() > 0
-    masked_bins = (out == 0).all(dim=0).sum(dim=-1)
-    assert masked_bins.max() <= 2 * 4 and masked_bins.sum() > 0
-    assert not torch.equal(out[:, 0, 0], out[:, 1, 3])  # masks are drawn per band and channel
+    masked_any = False
+    for _ in range(20):
+        out = SpecAugment(3, 25, 2, 4)(spec)
+        assert out.shape == spec.shape
+        masked_frames = (out == 0).all(dim=-1).sum(dim=0)  # (band, channel)
+        masked_bins = (out == 0).all(dim=0).sum(dim=-1)
+        assert masked_frames.max() <= 3 * 25 and masked_bins.max() <= 2 * 4
+        if masked_frames.sum() > 0:
+            masked_any = True
+            # masks are drawn per band and channel
+            assert not torch.equal(out[:, 0, 0], out[:, 1, 3]) or not torch.equal(
+                out[:, 0, 1], out[:, 1, 5]
+            )
+    assert masked_any
+
+
+def _offset(rotated: Tensor, band: Tensor) -> int:
+    """The roll (-1, 0 or 1) that maps ``band`` (time, channel) onto ``rotated``."""
+    return next(k for k in (-1, 0, 1) if torch.equal(rotated, band.roll(k, dims=-1)))
+
+
+def test_band_rotation_draws_an_independent_offset_per_band() -> None:
+    torch.manual_seed(0)
+    emg = torch.arange(10 * 32, dtype=torch.float32).reshape(10, 2, 16)
+    pairs = Counter()
+    for _ in range(450):
+        out = BandRotation((-1, 0, 1))(emg)
+        pairs[(_offset(out[:, 0], emg[:, 0]), _offset(out[:, 1], emg[:, 1]))] += 1
+    # all nine (left, right) combinations, each near 1/9 of the draws (50 expected)
+    assert sorted(pairs) == [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    assert min(pairs.values()) > 25 and max(pairs.values()) < 80
+
+
+def test_spec_augment_draws_0_to_n_masks_of_each_kind(monkeypatch) -> None:
+    from keyscribe.emg import transforms
+
+    calls: list[int] = []
+    real = transforms._mask_last_axis
+
+    def counting(x: Tensor, param: int) -> Tensor:
+        calls.append(param)
+        return real(x, param)
+
+    monkeypatch.setattr(transforms, "_mask_last_axis", counting)
+    torch.manual_seed(0)
+    spec = torch.ones(60, 2, 16, 33)
+    time_counts, freq_counts = Counter(), Counter()
+    for _ in range(400):
+        calls.clear()
+        SpecAugment(3, 25, 2, 4)(spec)
+        time_counts[calls.count(25)] += 1
+        freq_counts[calls.count(4)] += 1
+    assert sorted(time_counts) == [0, 1, 2, 3] and sorted(freq_counts) == [0, 1, 2]
+    assert min(time_counts.values()) > 60 and min(freq_counts.values()) > 90  # 100 / 133 expected
+
+
+def test_spec_augment_leaves_some_windows_unmasked() -> None:
+    # no masks drawn (probability 1/4 for time masks alone) leaves the window as it was
+    torch.manual_seed(1)
+    spec = torch.ones(60, 2, 16, 33)
+    untouched = sum(torch.equal(SpecAugment(3, 25, 0, 0)(spec), spec) for _ in range(200))
+    assert 25 <= untouched <= 80  # 50 expected

@@ -1,8 +1,13 @@
-"""sEMG signal transforms, numerically as the emg2qwerty reference.
+"""sEMG signal transforms of the emg2qwerty reference pipeline.
+
+The log-spectrogram is the reference's formula; the random augmentations draw from the same
+distributions as the reference's (band rotation: one offset per band; SpecAugment: 0..n masks of
+each kind, each mask drawn per band and channel), from torch's global generator rather than
+numpy's, so the same seed does not give the reference's exact draws. Lightning seeds that
+generator per worker (``seed_everything(workers=True)``).
 
 Raw EMG windows are ``(time, band=2, channel=16)`` float32 at 2 kHz; spectrograms are
-``(frames, band, channel, freq)``. Random choices draw from torch's global generator, which
-Lightning seeds per worker (``seed_everything(workers=True)``).
+``(frames, band, channel, freq)``.
 """
 
 from __future__ import annotations
@@ -53,9 +58,9 @@ class LogSpectrogram:
 
 @dataclass
 class BandRotation:
-    """Roll both bands' electrodes by one random offset (the band may sit rotated on the wrist).
-
-    (time, band, channel) -> same shape.
+    """Roll each band's electrodes by its own random offset (each band may sit rotated on its
+    wrist independently of the other): the reference wraps its rotation in ``ForEach`` over the
+    band axis. (time, band, channel) -> same shape.
     """
 
     offsets: tuple[int, ...] = (-1, 0, 1)
@@ -63,8 +68,14 @@ class BandRotation:
     def __call__(self, emg: Tensor) -> Tensor:
         if not self.offsets:
             return emg
-        offset = self.offsets[int(torch.randint(len(self.offsets), ()).item())]
-        return emg.roll(offset, dims=-1)
+        picks = torch.randint(len(self.offsets), (emg.shape[1],))  # (band,)
+        return torch.stack(
+            [
+                band.roll(self.offsets[int(i)], dims=-1)
+                for band, i in zip(emg.unbind(1), picks, strict=True)
+            ],
+            dim=1,
+        )
 
 
 @dataclass
@@ -102,7 +113,9 @@ def _mask_last_axis(x: Tensor, param: int) -> Tensor:
 
 @dataclass
 class SpecAugment:
-    """Time and frequency masks, drawn independently per band and channel (SpecAugment).
+    """Time and frequency masks (SpecAugment, Park et al. 2019) as the reference applies them:
+    each call draws how many masks of each kind, uniformly in ``0..n_time_masks`` and
+    ``0..n_freq_masks``; each mask's span is then drawn independently per band and channel.
 
     (frames, band, channel, freq) -> same shape.
     """
@@ -114,10 +127,10 @@ class SpecAugment:
 
     def __call__(self, spec: Tensor) -> Tensor:
         x = spec.permute(1, 2, 3, 0)  # (band, channel, freq, frames)
-        for _ in range(self.n_time_masks):
+        for _ in range(int(torch.randint(self.n_time_masks + 1, ()).item())):
             x = _mask_last_axis(x, self.time_mask_param)
         x = x.transpose(2, 3)  # (band, channel, frames, freq)
-        for _ in range(self.n_freq_masks):
+        for _ in range(int(torch.randint(self.n_freq_masks + 1, ()).item())):
             x = _mask_last_axis(x, self.freq_mask_param)
         return x.permute(2, 0, 1, 3)  # (frames, band, channel, freq)
 
