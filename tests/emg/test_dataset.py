@@ -6,11 +6,11 @@ import torch
 from helpers.sessions import key, write_session
 from keyscribe.emg.dataset import (
     WindowedSessionDataset,
-    index_sessions,
     window_count,
     window_labels,
 )
 from keyscribe.emg.keys import labels_to_text
+from keyscribe.emg.layout import index_sessions
 from keyscribe.emg.session import EmgSession
 from keyscribe.errors import DataError
 

@@ -69,11 +69,13 @@ def demo(
     ] = "htr-fr",
 ) -> None:
     """The quick start. HTR: transcribe a shipped sample page with the bundled htr-fr model, print
-    its CER and write the page back as ALTO (seconds). sEMG: synthesise sessions, train a small
-    model, report CER, transcribe a session (minutes)."""
+    its CER and write the page back as ALTO (seconds). sEMG: synthesise sessions laid out as the
+    emg2qwerty release, train a small model on one user's split file, report CER (greedy, and
+    beam search + the default LM), transcribe the held-out session (minutes)."""
     from keyscribe import api
-    from keyscribe.emg.dataset import index_sessions
+    from keyscribe.emg.layout import index_sessions
     from keyscribe.emg.synth import synthesize
+    from keyscribe.metrics import EditCounts
 
     if only not in (None, "htr", "emg"):
         raise ConfigError(None, f"--only must be htr or emg, got {only!r}")
@@ -81,18 +83,28 @@ def demo(
         _demo_page(out / "htr", htr_model)
         if only == "htr":
             return
-    if not (data / "metadata.csv").exists():
+    splits = data / "splits" / "user0.yaml"
+    if not (data / "metadata.csv").exists() or not splits.exists():
         typer.echo(f"writing synthetic sessions to {data} ...")
         synthesize(data, users=1, sessions=6, minutes=2.0, seed=0)
     config = config or Path(__file__).resolve().parents[3] / "configs/emg/quickstart.yaml"
-    cfg = api.load_config(config, overrides(sets, out, data, max_minutes=max_minutes))
+    cfg = api.load_config(
+        config, [f"data.splits={splits}", *overrides(sets, out, data, max_minutes=max_minutes)]
+    )
     results = api.train(cfg)
     typer.echo(
         f"\nvalidation CER: {results['val_cer']:.2f} %   test CER: {results['test_cer']:.2f} %"
     )
-    test = next(e.path for e in index_sessions(data) if e.split == "test")
-    r = api.load_model(results["best_checkpoint"]).transcribe(test)[0]
-    typer.echo(f"\nheld-out session {test.name}  (first 300 characters)")
+    test = next(e.path for e in index_sessions(data, splits=splits) if e.split == "test")
+    best = results["best_checkpoint"] or results["scored_checkpoint"]
+    r = api.load_model(best).use_decoder("beam", "auto").transcribe(test)[0]
+    beam = EditCounts()
+    beam.add(r["reference_ids"], r["label_ids"])
+    typer.echo(
+        f"held-out session {test.name}: CER {results['test_cer']:.2f} % greedy, "
+        f"{beam.rate:.2f} % beam search + the default character LM"
+    )
+    typer.echo("\nfirst 300 characters, beam search + LM")
     typer.echo(f"reference: {r['reference_typed_text'][:300]!r}")
     typer.echo(f"decoded:   {r['typed_text'][:300]!r}")
 

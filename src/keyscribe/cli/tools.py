@@ -1,4 +1,4 @@
-"""Commands about data, models, configs and speed: ``data inspect|synth``, ``model info``,
+"""Commands about data, models, configs and speed: ``data inspect|splits|synth``, ``model info``,
 ``config reference``, ``bench``."""
 
 from __future__ import annotations
@@ -80,6 +80,31 @@ def data_inspect(
         typer.echo(f"window {i}: {len(w)} labels")
 
 
+@data_app.command("splits")
+def data_splits(
+    root: Annotated[Path, typer.Argument(help="Data folder (the release's layout or keyscribe's).")],
+    splits: Annotated[
+        Path | None,
+        typer.Option("--splits", help="A split file (the benchmark's config/user/*.yaml)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"train": [...], "val": [...], "test": [...]}.')
+    ] = False,
+) -> None:
+    """Which sessions go to each split, with users, hours and keystrokes per split."""
+    from keyscribe.emg.layout import summarize_splits
+
+    summary = summarize_splits(root, splits)
+    if as_json:
+        print_json({split: s.sessions for split, s in summary.items()})
+        return
+    typer.echo(f"{'split':<6} {'sessions':>8} {'users':>6} {'hours':>8} {'keystrokes':>11}")
+    for split, s in summary.items():
+        typer.echo(
+            f"{split:<6} {len(s.sessions):>8} {len(s.users):>6} {s.hours:>8.2f} {s.keystrokes:>11,}"
+        )
+
+
 @data_app.command("synth")
 def data_synth(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
@@ -88,13 +113,14 @@ def data_synth(
     minutes: Annotated[float, typer.Option(help="Minutes per session.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Write synthetic sessions in the emg2qwerty HDF5 schema plus metadata.csv."""
+    """Write synthetic sessions laid out as the emg2qwerty release: <session>.hdf5 files,
+    metadata.csv and split files splits/generic.yaml, splits/user<N>.yaml."""
     from keyscribe.emg.synth import synthesize
 
     if users < 1 or sessions < 3 or minutes <= 0:
         raise typer.BadParameter("need --users >= 1, --sessions >= 3 and --minutes > 0")
     synthesize(out, users, sessions, minutes, seed)
-    typer.echo(f"wrote {users * sessions} sessions and metadata.csv to {out}")
+    typer.echo(f"wrote {users * sessions} sessions, metadata.csv and splits/ to {out}")
 
 
 @model_app.command("info")

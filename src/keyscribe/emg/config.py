@@ -60,8 +60,12 @@ class TemporalCropConfig:
 @dataclass
 class EmgDataConfig:
     # Validation uses windows with padding; test uses whole sessions, as the reference.
-    root: str = "data/synth"  # folder with metadata.csv, or train/ val/ test/ subfolders
-    metadata: str | None = None  # CSV with session,user,split; default root/metadata.csv
+    root: str = "data/synth"  # folder with <session>.hdf5 + metadata.csv, or train/ val/ test/
+    metadata: str | None = None  # CSV with session,user[,split]; default root/metadata.csv
+    # an emg2qwerty split file (the benchmark's config/user/generic.yaml, user0.yaml, ...):
+    # its train / val / test sessions, at root/<session>.hdf5; empty: metadata.csv's split
+    # column, or the train/ val/ test/ folders
+    splits: str = ""
     users: list[str] = field(default_factory=list)  # keep only these users; empty keeps all
     window_length: int = 8000  # samples (4 s at 2 kHz)
     stride: int | None = None  # samples; None = window_length (no overlap)

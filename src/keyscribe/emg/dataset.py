@@ -8,10 +8,8 @@ reference benchmark's windowing, sample for sample.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from keyscribe.data.batch import Sample
 from keyscribe.emg.augment import cache_folder, down_up_session
 from keyscribe.emg.channels import channel_projection
 from keyscribe.emg.config import EmgDataConfig
+from keyscribe.emg.layout import SPLITS, SessionEntry, index_sessions, require_splits
 from keyscribe.emg.session import EmgSession, check_finite
 from keyscribe.emg.transforms import (
     AlignmentJitter,
@@ -34,15 +33,6 @@ from keyscribe.emg.transforms import (
 )
 from keyscribe.errors import DataError
 from keyscribe.transforms.temporal import RandomTemporalCrop
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class SessionEntry:
-    path: Path
-    user: str
-    split: str
 
 
 def window_count(num_samples: int, window_length: int, stride: int) -> int:
@@ -150,52 +140,6 @@ class WindowedSessionDataset(Dataset[Sample]):
         return Sample(inputs, torch.tensor(labels, dtype=torch.long), f"{self.path.stem}:{idx}")
 
 
-def index_sessions(root: str | Path, metadata: str | Path | None = None) -> list[SessionEntry]:
-    """Sessions under ``root`` with their user and split.
-
-    Either a metadata CSV (the benchmark's ``metadata.csv``: columns ``session``, ``user``,
-    ``split``; files at ``root/<session>.hdf5``), or split folders ``root/{train,val,test}/*.hdf5``,
-    or a flat folder of .hdf5 files (all listed as split ``test``).
-    """
-    root = Path(root)
-    if not root.exists():
-        raise DataError(root, "data folder not found")
-    csv_path = Path(metadata) if metadata else root / "metadata.csv"
-    if csv_path.is_file():
-        return _from_metadata(root, csv_path)
-    if metadata:
-        raise DataError(csv_path, "metadata file not found")
-    if root.is_file():
-        return [SessionEntry(root, "unknown", "test")]
-    entries = [
-        SessionEntry(p, "unknown", split)
-        for split in SPLITS
-        for p in sorted((root / split).glob("*.hdf5"))
-    ]
-    if not entries:
-        entries = [SessionEntry(p, "unknown", "test") for p in sorted(root.glob("*.hdf5"))]
-    if not entries:
-        raise DataError(root, "no metadata.csv and no .hdf5 session files")
-    return entries
-
-
-def _from_metadata(root: Path, csv_path: Path) -> list[SessionEntry]:
-    with csv_path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"session", "split"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(csv_path, f"missing column(s) {sorted(missing)}")
-        entries = []
-        for row in reader:
-            split = row["split"].strip()
-            if split not in SPLITS:
-                raise DataError(csv_path, f"unknown split '{split}' for session {row['session']}")
-            name = row["session"].strip()
-            path = root / (name if name.endswith(".hdf5") else f"{name}.hdf5")
-            entries.append(SessionEntry(path, row.get("user", "unknown").strip(), split))
-    return entries
-
-
 def session_transform(
     n_fft: int = 64,
     hop_length: int = 16,
@@ -261,10 +205,10 @@ def data_transforms(
 
 
 def selected_sessions(cfg: EmgDataConfig) -> list[SessionEntry]:
-    """Sessions of every split that ``cfg`` selects (all users, or only ``cfg.users``)."""
-    return [
-        e for e in index_sessions(cfg.root, cfg.metadata) if not cfg.users or e.user in cfg.users
-    ]
+    """Sessions of every split that ``cfg`` selects (its split file or the folder's own splits;
+    all users, or only ``cfg.users``)."""
+    entries = index_sessions(cfg.root, cfg.metadata, cfg.splits or None)
+    return [e for e in entries if not cfg.users or e.user in cfg.users]
 
 
 def eval_channel_projection(cfg: EmgDataConfig) -> ChannelProjection | None:
@@ -287,6 +231,7 @@ def split_datasets(cfg: EmgDataConfig) -> dict[str, Dataset[Sample]]:
     same windows of each cached Down-Up copy of the training sessions.
     """
     entries = selected_sessions(cfg)
+    require_splits(entries, cfg.root)
     cache = cache_folder(cfg.root, cfg.cache_dir)
     train_paths = [e.path for e in entries if e.split == "train"]
     train_tf, eval_tf = data_transforms(cfg, channel_projection(cfg, train_paths, cache))

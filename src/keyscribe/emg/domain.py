@@ -21,12 +21,12 @@ from keyscribe.emg.dataset import (
     WindowedSessionDataset,
     data_transforms,
     eval_channel_projection,
-    index_sessions,
     split_datasets,
 )
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import EMG_ALPHABET, lm_view, typed_result
 from keyscribe.emg.keytimes import add_session_details
+from keyscribe.emg.layout import index_sessions
 from keyscribe.emg.session import NUM_BANDS, SAMPLE_RATE_HZ
 from keyscribe.emg.streaming.whole_session import whole_session_results
 from keyscribe.emg.transforms import LogSpectrogram
@@ -60,8 +60,9 @@ def build_frontend(cfg: EmgExperimentConfig) -> EmgSpectrogramFrontend:
 def eval_dataset(
     cfg: EmgExperimentConfig, path: Path, alphabet: Alphabet, need_text: bool = False
 ) -> Dataset[Sample]:
-    """Whole sessions from one file, a split folder, or a metadata-indexed root (test split);
-    every session carries its reference keys, so ``need_text`` holds by itself."""
+    """Whole sessions from one file, a split folder, or a metadata-indexed root: its test split,
+    or every session where it names none (the release's metadata.csv). Every session carries its
+    reference keys, so ``need_text`` holds by itself."""
     if not path.exists():
         raise DataError(path, "file not found")
     _, tf = data_transforms(cfg.data, eval_channel_projection(cfg.data))

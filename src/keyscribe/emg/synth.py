@@ -30,6 +30,7 @@ import numpy as np
 from scipy import signal
 
 from keyscribe.atomic import atomic_write_text
+from keyscribe.emg.layout import RELEASE_COLUMNS, write_split_file
 from keyscribe.emg.session import CHANNELS_PER_BAND, SAMPLE_RATE_HZ
 from keyscribe.emg.typist import CHAR_KEYS, KEYS, KeystrokeWriter, PhysicalKey, Typist
 
@@ -195,11 +196,19 @@ def write_session(
     tmp.replace(path)
 
 
-def synthesize(out: str | Path, users: int = 1, sessions: int = 4, minutes: float = 2.0, seed: int = 0) -> Path:
-    """Write ``users x sessions`` sessions and a metadata.csv (session, user, split) into ``out``.
+def synthesize(
+    out: str | Path, users: int = 1, sessions: int = 4, minutes: float = 2.0, seed: int = 0
+) -> Path:
+    """Write ``users x sessions`` sessions into ``out``, laid out as the emg2qwerty release.
 
-    Splits per user: the last session is test, the one before is validation, the rest train
-    (so test sessions are unseen sessions of seen users, as in the benchmark's personalised split).
+    ``metadata.csv`` has the release's columns (see ``layout.RELEASE_COLUMNS``) plus keyscribe's
+    own ``split`` column: per user the last session is test, the one before val, the rest train
+    (test sessions are unseen sessions of seen users). ``splits/`` holds split files in the
+    benchmark's format, as its ``generate_splits.py`` builds them: the last ``min(8, users - 1)``
+    users (the one user when there is only one) are held out, each with ``user<N>.yaml`` (its
+    train / val / test as in the ``split`` column); ``generic.yaml`` (written when some user is
+    not held out) trains and validates on the other users and tests on the held-out users' test
+    sessions.
     """
     if users < 1 or sessions < 3:
         raise ValueError("need at least 1 user and 3 sessions per user (train, val, test)")
@@ -219,8 +228,43 @@ def synthesize(out: str | Path, users: int = 1, sessions: int = 4, minutes: floa
             emg, time, keys, prm = synth_session(user, rng, prompts, minutes, t0)
             t0 += minutes * 60 + 3600
             write_session(out / f"{name}.hdf5", emg, time, keys, prm, name, user_id)
-            split = "test" if s == sessions - 1 else "val" if s == sessions - 2 else "train"
-            rows.append({"session": name, "user": user_id, "split": split})
-    lines = ["session,user,split"] + [f"{r['session']},{r['user']},{r['split']}" for r in rows]
+            rows.append(
+                {
+                    "session": name,
+                    "user": user_id,
+                    "duration_mins": f"{len(time) / SAMPLE_RATE_HZ / 60:.4f}",
+                    "num_keystrokes": str(len(keys)),
+                    "num_prompts": str(len(prm)),
+                    "quality_check_tags": "[]",
+                    "split": "test" if s == sessions - 1 else "val" if s == sessions - 2 else "train",
+                }
+            )
+    columns = [*RELEASE_COLUMNS, "split"]
+    lines = [",".join(columns)] + [",".join(r[c] for c in columns) for r in rows]
     atomic_write_text(out / "metadata.csv", "\n".join(lines) + "\n")
+    write_splits(out / "splits", rows)
     return out
+
+
+def write_splits(folder: Path, rows: list[dict[str, str]]) -> None:
+    """``user<N>.yaml`` per held-out user and ``generic.yaml`` (see :func:`synthesize`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    users = list(dict.fromkeys(r["user"] for r in rows))
+    held_out = users[-min(8, len(users) - 1) :] if len(users) > 1 else users
+
+    def pairs(user_rows: list[dict[str, str]], split: str) -> list[tuple[str, str]]:
+        return [(r["user"], r["session"]) for r in user_rows if r["split"] == split]
+
+    generic: dict[str, list[tuple[str, str]]] = {"train": [], "val": [], "test": []}
+    for user in users:
+        own = [r for r in rows if r["user"] == user]
+        if user in held_out:
+            n = held_out.index(user)
+            split = {k: pairs(own, k) for k in ("train", "val", "test")}
+            write_split_file(folder / f"user{n}.yaml", f"user{n}", split)
+            generic["test"] += split["test"]
+        else:  # generic users: no test sessions; their last one trains too
+            generic["train"] += pairs(own, "train") + pairs(own, "test")
+            generic["val"] += pairs(own, "val")
+    if generic["train"]:
+        write_split_file(folder / "generic.yaml", "generic", generic)
