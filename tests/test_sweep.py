@@ -79,3 +79,45 @@ def test_markdown_table_marks_missing_runs() -> None:
     )
     text = markdown_table([{**row, "run": "r", "description": "a | b", "status": "pending"}])
     assert "| r | a \\| b | pending | – / – |" in text
+
+
+def test_sweep_over_split_files_reports_greedy_and_beam_lm_per_run_and_mean(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    from keyscribe.sweep import parse_over
+
+    config = _configs(tmp_path / "configs") / "a-tdsconv.yaml"
+    user0 = synth_dir / "splits" / "user0.yaml"
+    user1 = tmp_path / "user1.yaml"  # the same sessions under another name: a second "user"
+    user1.write_text(user0.read_text().replace("user: user0", "user: user1"))
+    out = tmp_path / "sweep"
+    options = SweepOptions([f"data.root={synth_dir}"], epochs_scale=0.025, lm="auto")
+    over = parse_over(f"data.splits={user0},{user1}")
+    rows = run_sweep([config], out, options, log=lambda _: None, over=over)
+
+    assert [r["run"] for r in rows] == ["user0", "user1"]
+    assert all(r["status"] == "done" and r["test_cer_lm"] is not None for r in rows)
+    saved = (out / "user1" / "config.yaml").read_text()
+    assert f"splits: {user1}" in saved
+    md = (out / "results.md").read_text()
+    mean = sum(r["test_cer_lm"] for r in rows) / 2
+    assert "| test CER beam + LM (%) |" in md
+    assert f"| **mean** | {sum(r['val_cer'] for r in rows) / 2:.2f} |" in md and f"{mean:.2f} |" in md
+    log: list[str] = []
+    run_sweep([config], out, options, log=log.append, over=over)
+    assert all("finished earlier, skipped" in line for line in log) and len(log) == 2
+
+
+def test_parse_over_refuses_malformed_values() -> None:
+    import pytest
+
+    from keyscribe.errors import ConfigError
+    from keyscribe.sweep import parse_over
+
+    assert parse_over("data.splits=a/user0.yaml,a/user1.yaml") == (
+        "data.splits",
+        ["a/user0.yaml", "a/user1.yaml"],
+    )
+    for bad in ("data.splits", "=a,b", "data.splits="):
+        with pytest.raises(ConfigError, match="--over must look like"):
+            parse_over(bad)

@@ -32,6 +32,8 @@ COLUMNS = (
     "test_cer",
     "best_val_loss",
     "wall_time_s",
+    "val_cer_lm",
+    "test_cer_lm",
 )
 CURVES = {"loss": ("train/loss_epoch", "val/loss"), "CER (%)": ("train/CER", "val/CER")}
 
@@ -84,6 +86,8 @@ def run_row(run_dir: Path) -> dict[str, Any]:
         "test_cer": results.get("test_cer"),
         "best_val_loss": min(val_loss) if val_loss else None,
         "wall_time_s": wall,
+        "val_cer_lm": results.get("val_cer_lm"),  # beam search + a character LM (sweep --lm)
+        "test_cer_lm": results.get("test_cer_lm"),
     }
 
 
@@ -173,8 +177,26 @@ def markdown_table(rows: Sequence[dict[str, Any]], epochs_scale: float | None = 
         cells = [_cell(r[k]) for k in ("run", "description", "status")]
         cells.append(f"{_cell(r['epochs'])} / {_cell(r['max_epochs'])}")
         cells.append(_cell(r["steps"]))
-        cells += [_cell(r[k]) for k in COLUMNS[COLUMNS.index("parameters") :]]
+        cells += [_cell(r[k]) for k in COLUMNS[COLUMNS.index("parameters") : COLUMNS.index("val_cer_lm")]]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def decoding_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Validation and test CER per run, greedy and beam search + LM, and their mean over the
+    runs that have them (the layout of the benchmark's per-user results table)."""
+    keys = ("val_cer", "val_cer_lm", "test_cer", "test_cer_lm")
+    lines = [
+        "| run | val CER greedy (%) | val CER beam + LM (%) | test CER greedy (%) | test CER beam + LM (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join([_cell(r["run"]), *(_cell(r[k]) for k in keys)]) + " |")
+    means = []
+    for k in keys:
+        values = [r[k] for r in rows if r[k] is not None]
+        means.append(_cell(sum(values) / len(values) if len(values) == len(rows) else None))
+    lines.append("| **mean** | " + " | ".join(means) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -194,9 +216,15 @@ def write_report(
             plots.append(f"![{d.name}](plots/{d.name}.png)")
     if plot_comparison(run_dirs, out / "plots" / "val_cer.png"):
         plots.insert(0, "![validation CER of every run](plots/val_cer.png)")
+    decoding = (
+        "\n## Greedy and beam search + LM\n\n" + decoding_table(rows)
+        if any(r["test_cer_lm"] is not None for r in rows)
+        else ""
+    )
     text = (
         f"# {out.name}\n\n"
         + markdown_table(rows, epochs_scale)
+        + decoding
         + ("\n" + "\n\n".join(plots) + "\n" if plots else "")
     )
     atomic_write_text(out / "results.md", text)

@@ -1,7 +1,10 @@
 """Sweeps: train a folder of experiment configs, resumably, then tabulate.
 
-Each config ``<name>.yaml`` trains in ``<out>/<name>/``. A run with ``results.json`` is finished
-and skipped; a run with only ``last.ckpt`` was killed and resumes from it. Works for any domain.
+Each config ``<name>.yaml`` trains in ``<out>/<name>/``; ``over`` runs each config once per value
+of one key (``data.splits`` = the benchmark's eight user split files: ``<out>/user0/`` ...). A run
+with ``results.json`` is finished and skipped; a run with only ``last.ckpt`` was killed and
+resumes from it. Each finished run is also scored with beam search + a character LM (``lm``), so
+the report shows greedy and beam + LM CER per run and their mean. Works for any domain.
 Runs train here one after the other, or fan out as one cluster job each through submitit
 (``LauncherOptions``): a Slurm job array, or local processes; the report is the same.
 """
@@ -54,6 +57,48 @@ class SweepOptions:
     )  # ``key.path=value``, applied to every config
     epochs_scale: float | None = None  # multiply max_epochs and warmup_epochs (CPU budgets)
     max_minutes: float | None = None  # wall-clock budget per run
+    # after training, also score val and test with beam search + this LM ("auto": the domain's
+    # default, an ARPA path, or None for greedy only)
+    lm: str | None = "auto"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: a config file, its run name, and the overrides that make it this run."""
+
+    config: Path
+    name: str
+    overrides: tuple[str, ...] = ()
+
+
+def parse_over(text: str) -> tuple[str, list[str]]:
+    """``key.path=v1,v2,...`` -> (key, values)."""
+    key, _, values = text.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not key.strip() or not items:
+        raise ConfigError(None, f"--over must look like key.path=value1,value2,..., got {text!r}")
+    return key.strip(), items
+
+
+def _value_name(value: str) -> str:
+    """A run name for one value: a file's stem (user0.yaml -> user0), else the value itself."""
+    name = Path(value).stem if value.endswith((".yaml", ".yml")) else value
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def sweep_runs(files: Sequence[Path], over: tuple[str, list[str]] | None = None) -> list[SweepRun]:
+    """The runs of a sweep: one per config, or one per config and value of ``over``."""
+    if over is None:
+        return [SweepRun(f, f.stem) for f in files]
+    key, values = over
+    names = [_value_name(v) for v in values]
+    if len(set(names)) != len(names):
+        raise ConfigError(None, f"--over values must give distinct run names, got {names}")
+    return [
+        SweepRun(f, name if len(files) == 1 else f"{f.stem}-{name}", (f"{key}={value}",))
+        for f in files
+        for name, value in zip(names, values, strict=True)
+    ]
 
 
 def config_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -92,18 +137,48 @@ def load_run_config(path: Path, run_dir: Path, options: SweepOptions) -> Any:
 
 def train_run(path: Path, run_dir: Path, options: SweepOptions) -> str:
     """Train one run of a sweep, resuming from ``last.ckpt`` when it exists as the run starts (a
-    requeued cluster job continues, it does not restart): "done" or "failed". A failure is
-    written to ``<run_dir>/error.txt``, and the report marks it."""
+    requeued cluster job continues, it does not restart), then score it with beam search + LM:
+    "done" or "failed". A failure is written to ``<run_dir>/error.txt``, and the report marks it."""
     from keyscribe import api
 
     cfg = load_run_config(path, run_dir, options)
     try:
-        api.train(cfg, resume=(run_dir / "last.ckpt").exists())
+        if not (run_dir / "results.json").exists():
+            api.train(cfg, resume=(run_dir / "last.ckpt").exists())
+        if options.lm:
+            score_with_lm(cfg, run_dir, options.lm)
     except Exception:  # one failing run must not lose the others; the table marks it
         atomic_write_text(run_dir / "error.txt", traceback.format_exc())
         return "failed"
     (run_dir / "error.txt").unlink(missing_ok=True)
     return "done"
+
+
+def _scored(run_dir: Path, lm: str | None) -> bool:
+    """Whether a finished run already has the scores this sweep asks for."""
+    if not lm:
+        return True
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    return results.get("lm") == lm or not results.get("scored_checkpoint")
+
+
+def score_with_lm(cfg: Any, run_dir: Path, lm: str) -> None:
+    """Add ``val_cer_lm`` / ``test_cer_lm`` (beam search + ``lm``) to a finished run's
+    results.json, on the splits its greedy CERs were measured on; done once per run."""
+    from keyscribe import api, builders
+
+    if _scored(run_dir, lm):
+        return
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8"))
+    recognizer = api.load_model(results["scored_checkpoint"]).use_decoder("beam", lm)
+    datasets = builders.domain_spec(cfg.domain).datasets(cfg, recognizer.alphabet)
+    for split in ("val", "test"):
+        if split in datasets:
+            scores = api.evaluate_dataset(recognizer, datasets[split], split)
+            results[f"{split}_cer_lm"] = scores["cer"]
+    results["lm"] = lm
+    atomic_write_text(path, json.dumps(results, indent=2))
 
 
 def run_sweep(
@@ -112,47 +187,52 @@ def run_sweep(
     options: SweepOptions | None = None,
     log: Callable[[str], None] = print,
     launcher: LauncherOptions | None = None,
+    over: tuple[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train every config under ``paths`` into ``out/<name>``; write the report; return its rows."""
+    """Train every config under ``paths`` (once per value of ``over``) into ``out/<run name>``;
+    write the report; return its rows."""
     from keyscribe import report
 
     options = options or SweepOptions()
     launcher = launcher or LauncherOptions()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = config_files(paths)
+    runs = sweep_runs(config_files(paths), over)
     atomic_write_text(
         out / "sweep.json",
-        json.dumps({"configs": [str(f) for f in files], **options.__dict__}, indent=2),
+        json.dumps(
+            {"configs": sorted({str(r.config) for r in runs}), "over": over, **options.__dict__},
+            indent=2,
+        ),
     )
-    pending: list[tuple[Path, Path, bool]] = []
-    for i, path in enumerate(files, 1):
-        run_dir = out / path.stem
-        cfg = load_run_config(path, run_dir, options)  # bad configs stop the sweep before training
-        if (run_dir / "results.json").exists():
-            log(f"[{i}/{len(files)}] {path.stem}: finished earlier, skipped")
+    pending: list[tuple[Path, Path, SweepOptions]] = []
+    for i, run in enumerate(runs, 1):
+        run_dir = out / run.name
+        run_options = replace(options, overrides=[*options.overrides, *run.overrides])
+        cfg = load_run_config(run.config, run_dir, run_options)  # bad configs stop the sweep early
+        finished = (run_dir / "results.json").exists()
+        if finished and _scored(run_dir, options.lm):
+            log(f"[{i}/{len(runs)}] {run.name}: finished earlier, skipped")
+            continue
+        if launcher.kind == "submitit":  # jobs may start elsewhere: absolute paths
+            pending.append((run.config.resolve(), run_dir.resolve(), run_options))
             continue
         resume = (run_dir / "last.ckpt").exists()
-        if launcher.kind == "submitit":
-            pending.append((path.resolve(), run_dir.resolve(), resume))  # jobs may start elsewhere
-            continue
-        log(
-            f"[{i}/{len(files)}] {path.stem}: {'resuming' if resume else 'training'} ({cfg.trainer.max_epochs} epochs)"
-        )
+        what = "scoring" if finished else "resuming" if resume else "training"
+        log(f"[{i}/{len(runs)}] {run.name}: {what} ({cfg.trainer.max_epochs} epochs)")
         start = time.perf_counter()
-        if train_run(path, run_dir, options) == "failed":
-            log(f"[{i}/{len(files)}] {path.stem}: FAILED (see {run_dir / 'error.txt'})")
+        if train_run(run.config, run_dir, run_options) == "failed":
+            log(f"[{i}/{len(runs)}] {run.name}: FAILED (see {run_dir / 'error.txt'})")
             continue
-        log(f"[{i}/{len(files)}] {path.stem}: done in {time.perf_counter() - start:.0f} s")
+        log(f"[{i}/{len(runs)}] {run.name}: done in {time.perf_counter() - start:.0f} s")
     if pending:
-        submit_runs(pending, out, options, launcher, log)
-    return report.write_report(out, [out / f.stem for f in files], options.epochs_scale)
+        submit_runs(pending, out, launcher, log)
+    return report.write_report(out, [out / r.name for r in runs], options.epochs_scale)
 
 
 def submit_runs(
-    runs: list[tuple[Path, Path, bool]],
+    runs: list[tuple[Path, Path, SweepOptions]],
     out: Path,
-    options: SweepOptions,
     launcher: LauncherOptions,
     log: Callable[[str], None],
 ) -> None:
@@ -167,7 +247,10 @@ def submit_runs(
 
     gpus = launcher.gpus_per_run
     if gpus:
-        options = replace(options, overrides=[*options.overrides, f"trainer.devices={gpus}"])
+        runs = [
+            (path, run_dir, replace(o, overrides=[*o.overrides, f"trainer.devices={gpus}"]))
+            for path, run_dir, o in runs
+        ]
     executor = submitit.AutoExecutor(folder=out / "submitit" / "%j", cluster=launcher.cluster)
     parameters: dict[str, Any] = {
         "timeout_min": launcher.timeout_min,
@@ -186,10 +269,8 @@ def submit_runs(
         parameters["slurm_array_parallelism"] = launcher.max_parallel
     executor.update_parameters(**parameters)
     with executor.batch():
-        jobs = [
-            executor.submit(train_run, path, run_dir, options) for path, run_dir, resume in runs
-        ]
-    names = {job.job_id: path.stem for job, (path, _, _) in zip(jobs, runs, strict=True)}
+        jobs = [executor.submit(train_run, path, run_dir, o) for path, run_dir, o in runs]
+    names = {job.job_id: run_dir.name for job, (_, run_dir, _) in zip(jobs, runs, strict=True)}
     log(
         f"submitted {len(jobs)} runs to {executor.cluster} ({', '.join(f'{n}: job {j}' for j, n in names.items())})"
     )
