@@ -127,6 +127,21 @@ def sweep(
         float | None, typer.Option(help="Wall-clock budget per run, minutes.")
     ] = None,
     sets: SetOption = None,
+    over: Annotated[
+        str | None,
+        typer.Option(
+            "--over",
+            help="One run per value of a key, e.g. data.splits=user0.yaml,...,user7.yaml.",
+        ),
+    ] = None,
+    lm: Annotated[
+        str,
+        typer.Option(
+            "--lm",
+            help="Also score each run with beam search + this LM ('auto': the domain's default; "
+            "'none': greedy only).",
+        ),
+    ] = "auto",
     launcher: Annotated[
         str,
         typer.Option(
@@ -150,14 +165,18 @@ def sweep(
     ] = None,
 ) -> None:
     """Train configs one after another (finished runs skipped, killed ones resumed), or as one
-    cluster job each with --launcher submitit, then write <out>/results.csv, results.md and plots/."""
-    from keyscribe.sweep import LauncherOptions, SweepOptions, run_sweep
+    cluster job each with --launcher submitit; score each greedy and with beam search + LM; then
+    write <out>/results.csv, results.md (with the mean over runs) and plots/."""
+    from keyscribe.sweep import LauncherOptions, SweepOptions, parse_over, run_sweep
 
-    options = SweepOptions(overrides(sets, data=data), epochs_scale, max_minutes)
+    options = SweepOptions(
+        overrides(sets, data=data), epochs_scale, max_minutes, None if lm == "none" else lm
+    )
     where = LauncherOptions(
         launcher, cluster, slurm_partition, gpus_per_run, cpus_per_run, timeout_min, max_parallel
     )
-    run_sweep(configs, out, options, log=typer.echo, launcher=where)
+    axis = parse_over(over) if over else None
+    run_sweep(configs, out, options, log=typer.echo, launcher=where, over=axis)
     typer.echo(f"wrote {out / 'results.md'}, {out / 'results.csv'} and {out / 'plots'}/")
 
 
