@@ -10,10 +10,27 @@ from keyscribe import api
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FRAGMENTS = CONFIGS / "htr" / "model"  # model blocks merged into experiments, not experiments
+SPLIT_FILES = CONFIGS / "emg" / "benchmark" / "splits"  # the benchmark's split-file format
 
 
 def experiment_files() -> list[Path]:
-    return [p for p in sorted(CONFIGS.rglob("*.yaml")) if FRAGMENTS not in p.parents]
+    return [
+        p
+        for p in sorted(CONFIGS.rglob("*.yaml"))
+        if FRAGMENTS not in p.parents and SPLIT_FILES not in p.parents
+    ]
+
+
+def test_the_single_user_split_file_holds_one_user_16_1_1() -> None:
+    from keyscribe.emg.layout import read_split_file
+
+    split = read_split_file(SPLIT_FILES / "single-user.yaml")
+    counts = {k: len(v) for k, v in split.sessions.items()}
+    assert counts == {"train": 16, "val": 1, "test": 1}
+    assert {user for pairs in split.sessions.values() for user, _ in pairs} == {"89335547"}
+    assert api.load_config(CONFIGS / "emg/benchmark/single-user.yaml").data.splits.endswith(
+        "splits/single-user.yaml"
+    )
 
 
 @pytest.mark.parametrize("path", experiment_files(), ids=lambda p: str(p.relative_to(CONFIGS)))

@@ -81,24 +81,18 @@ def test_written_split_files_read_back_in_the_benchmark_format(tmp_path: Path) -
 def test_synth_splits_hold_out_users_as_the_benchmark(tmp_path: Path) -> None:
     rows = [
         {"session": f"user{u:02d}-session{s:02d}", "user": f"user{u:02d}", "split": split}
-        for u in range(3)
+        for u in range(5)
         for s, split in enumerate(("train", "train", "val", "test"))
     ]
-    write_splits(tmp_path, rows)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "generic.yaml",
-        "user0.yaml",
-        "user1.yaml",
-    ]
-    user0 = read_split_file(tmp_path / "user0.yaml")  # the first held-out user: user01
-    assert user0.sessions["test"] == [("user01", "user01-session03")]
-    assert [s for _, s in user0.sessions["train"]] == ["user01-session00", "user01-session01"]
+    write_splits(tmp_path, rows)  # 5 users: the last 2 held out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generic.yaml", "user0.yaml", "user1.yaml"]
+    user0 = read_split_file(tmp_path / "user0.yaml")  # the first held-out user: user03
+    assert user0.sessions["test"] == [("user03", "user03-session03")]
+    assert user0.sessions["val"] == [("user03", "user03-session02")]
+    assert [s for _, s in user0.sessions["train"]] == ["user03-session00", "user03-session01"]
     generic = read_split_file(tmp_path / "generic.yaml")
-    assert {u for u, _ in generic.sessions["train"] + generic.sessions["val"]} == {"user00"}
-    assert generic.sessions["test"] == [
-        ("user01", "user01-session03"),
-        ("user02", "user02-session03"),
-    ]
+    assert {u for u, _ in generic.sessions["train"] + generic.sessions["val"]} == {"user00", "user01", "user02"}
+    assert generic.sessions["test"] == [("user03", "user03-session03"), ("user04", "user04-session03")]
 
 
 def test_synthesize_writes_the_release_layout(synth_dir: Path) -> None:

@@ -204,7 +204,7 @@ def synthesize(
     ``metadata.csv`` has the release's columns (see ``layout.RELEASE_COLUMNS``) plus keyscribe's
     own ``split`` column: per user the last session is test, the one before val, the rest train
     (test sessions are unseen sessions of seen users). ``splits/`` holds split files in the
-    benchmark's format, as its ``generate_splits.py`` builds them: the last ``min(8, users - 1)``
+    benchmark's format, as its ``generate_splits.py`` builds them: the last ``min(8, users // 2)``
     users (the one user when there is only one) are held out, each with ``user<N>.yaml`` (its
     train / val / test as in the ``split`` column); ``generic.yaml`` (written when some user is
     not held out) trains and validates on the other users and tests on the held-out users' test
@@ -250,7 +250,7 @@ def write_splits(folder: Path, rows: list[dict[str, str]]) -> None:
     """``user<N>.yaml`` per held-out user and ``generic.yaml`` (see :func:`synthesize`)."""
     folder.mkdir(parents=True, exist_ok=True)
     users = list(dict.fromkeys(r["user"] for r in rows))
-    held_out = users[-min(8, len(users) - 1) :] if len(users) > 1 else users
+    held_out = users[-max(1, min(8, len(users) // 2)) :]
 
     def pairs(user_rows: list[dict[str, str]], split: str) -> list[tuple[str, str]]:
         return [(r["user"], r["session"]) for r in user_rows if r["split"] == split]
