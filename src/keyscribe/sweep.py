@@ -176,7 +176,7 @@ def score_with_lm(cfg: Any, run_dir: Path, lm: str) -> None:
     for split in ("val", "test"):
         if split in datasets:
             scores = api.evaluate_dataset(recognizer, datasets[split], split)
-            results[f"{split}_cer_lm"] = scores["cer"]
+            results[f"{split}_cer_lm"] = scores.cer
     results["lm"] = lm
     atomic_write_text(path, json.dumps(results, indent=2))
 

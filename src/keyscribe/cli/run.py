@@ -99,7 +99,7 @@ def demo(
     best = results["best_checkpoint"] or results["scored_checkpoint"]
     r = api.load_model(best).use_decoder("beam", "auto").transcribe(test)[0]
     beam = EditCounts()
-    beam.add(r["reference_ids"], r["label_ids"])
+    beam.add(r.reference_ids, r.label_ids)
     typer.echo(
         f"held-out session {test.name}: CER {results['test_cer']:.2f} % greedy, "
         f"{beam.rate:.2f} % beam search + the default character LM"
