@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fixtures.release import USERS, session_name, write_release
+from helpers.release import USERS, session_name, write_release
 from keyscribe.cli import app
 from keyscribe.emg.layout import (
     index_sessions,
