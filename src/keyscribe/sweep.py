@@ -165,14 +165,15 @@ def _scored(run_dir: Path, lm: str | None) -> bool:
 def score_with_lm(cfg: Any, run_dir: Path, lm: str) -> None:
     """Add ``val_cer_lm`` / ``test_cer_lm`` (beam search + ``lm``) to a finished run's
     results.json, on the splits its greedy CERs were measured on; done once per run."""
-    from keyscribe import api, builders
+    from keyscribe import api
+    from keyscribe.domain import get_domain
 
     if _scored(run_dir, lm):
         return
     path = run_dir / "results.json"
     results = json.loads(path.read_text(encoding="utf-8"))
     recognizer = api.load_model(results["scored_checkpoint"]).use_decoder("beam", lm)
-    datasets = builders.domain_spec(cfg.domain).datasets(cfg, recognizer.alphabet)
+    datasets = get_domain(cfg.domain).datasets(cfg, recognizer.alphabet)
     for split in ("val", "test"):
         if split in datasets:
             scores = api.evaluate_dataset(recognizer, datasets[split], split)
