@@ -50,6 +50,7 @@ def stream(
     decoder: str = "greedy",
     lm: str | Path | None = "auto",
     beam_options: Any = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
     state, see emg/streaming/): per-chunk compute time, latency, CER vs the reference and vs
@@ -61,7 +62,10 @@ def stream(
     from keyscribe.emg.streaming import StreamingOptions, replay_session
 
     recognizer = (
-        load_model(checkpoint).use_precision(precision).use_decoder(decoder, lm, beam_options)
+        load_model(checkpoint)
+        .use_device(device)
+        .use_precision(precision)
+        .use_decoder(decoder, lm, beam_options)
     )
     return replay_session(
         recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text

@@ -22,16 +22,21 @@ DETAIL_KEYS = ("id", "text", "reference_text", "confidences", "frames", "num_fra
 
 
 def evaluate_dataset(
-    recognizer: Recognizer, dataset: Any, name: str = "data", details: bool = False
+    recognizer: Recognizer,
+    dataset: Any,
+    name: str = "data",
+    details: bool = False,
+    batch_size: int = 16,
 ) -> EvalReport:
     """CER / WER over ``dataset`` with each item's texts; ``details`` keeps what a report draws
-    of each item too (confidences, frames, and the domain's: line images, key times)."""
+    of each item too (confidences, frames, and the domain's: line images, key times);
+    ``batch_size`` items per network call where the domain batches items."""
     chars, wrds = EditCounts(), EditCounts()
     items = []
     start = time.perf_counter()
     exact_text = recognizer.spec.exact_text
     decode_seconds = 0.0
-    for result in recognizer.results(dataset):
+    for result in recognizer.results(dataset, batch_size):
         decode_seconds += result.decoded["decode_seconds"]
         if exact_text:  # characters of the exact text: ones outside the charset count as errors
             chars.add(list(result.reference_text), list(result.text))
@@ -92,11 +97,16 @@ def evaluate(
     beam_options: Any = None,
     precision: str = "fp32",
     details: bool = False,
+    device: str = "cpu",
+    batch_size: int = 16,
+    progress: bool = False,
 ) -> EvalReport:
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), or on
     several of them at once (``data`` a list), decoding with ``decoder`` ("greedy" or "beam",
     optionally with the character LM ``lm``; None: as the checkpoint's config says); the network
-    runs in ``precision`` (fp32, bf16 or int8); ``details``: see ``evaluate_dataset``."""
+    runs in ``precision`` (fp32, bf16 or int8) on ``device`` ("cpu", "cuda" or "auto"),
+    ``batch_size`` items at a time; ``details``: see ``evaluate_dataset``; ``progress`` shows a
+    bar on stderr."""
     paths = [Path(d) for d in ([data] if isinstance(data, str | Path) else data)]
     if not paths:
         raise DataError(None, "no data to evaluate on")
@@ -105,11 +115,13 @@ def evaluate(
         if not path.exists() and not glob.has_magic(str(path)):
             raise DataError(path, "not found")
     recognizer = configured_decoder(load_model(checkpoint), decoder, lm, beam_options)
-    recognizer = recognizer.use_precision(precision)
+    recognizer = recognizer.use_device(device).use_precision(precision).use_progress(progress)
     # items to score need their reference: one without is skipped by name, not scored as empty
     parts = [recognizer.dataset(path, need_text=True) for path in paths]
     dataset = parts[0] if len(parts) == 1 else ItemsOf(parts)
-    return evaluate_dataset(recognizer, dataset, " ".join(map(str, paths)), details)
+    return evaluate_dataset(
+        recognizer, dataset, " ".join(map(str, paths)), details, batch_size=batch_size
+    )
 
 
 def transcribe(
@@ -119,6 +131,8 @@ def transcribe(
     lm: str | Path | None = None,
     beam_options: Any = None,
     precision: str = "fp32",
+    device: str = "cpu",
+    batch_size: int = 16,
 ) -> list[Transcription]:
     recognizer = configured_decoder(load_model(checkpoint), decoder, lm, beam_options)
-    return recognizer.use_precision(precision).transcribe(path)
+    return recognizer.use_device(device).use_precision(precision).transcribe(path, batch_size)

@@ -28,6 +28,7 @@ from keyscribe.decoding.greedy import decode_greedy
 from keyscribe.domain import DomainSpec, get_domain
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.models.ctc import CTCModel, InputTooShortError
+from keyscribe.progress import progress
 from keyscribe.results import Transcription
 
 
@@ -123,6 +124,8 @@ class Recognizer:
     decoding: Decoding = field(default=None)  # type: ignore[assignment]  # set in __post_init__
     precision: str = "fp32"  # see use_precision
     fp32_model: CTCModel | None = None  # the model as loaded, while another precision runs
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # see use_device
+    show_progress: bool = False  # a progress bar on stderr over the items (see use_progress)
 
     def __post_init__(self) -> None:
         if self.decoding is None:
@@ -158,11 +161,32 @@ class Recognizer:
         from keyscribe.precision import check_precision, with_precision
 
         check_precision(precision)
+        if precision != "fp32" and self.device.type != "cpu":
+            raise ConfigError(None, f"--precision {precision} runs on the CPU; use --device cpu")
         loaded = self.fp32_model or self.model
         if not isinstance(loaded, CTCModel):
             raise ConfigError(None, "--precision applies to the torch runtime, not to ONNX Runtime")
         model = with_precision(loaded, precision)
         return self._with(fp32_model=loaded, model=model, precision=precision)
+
+    def use_device(self, device: str | torch.device = "cpu") -> Recognizer:
+        """This model run on ``device``: "cpu", "cuda[:N]" or "auto" (a GPU when torch sees
+        one, else the CPU). Inputs go there batch by batch; log-probs come back to the CPU."""
+        from keyscribe.devices import resolve_device
+
+        target = device if isinstance(device, torch.device) else resolve_device(device)
+        if target == self.device:
+            return self
+        if not isinstance(self.model, torch.nn.Module):
+            raise ConfigError(None, "--device applies to the torch runtime, not to ONNX Runtime")
+        if self.precision != "fp32" and target.type != "cpu":
+            raise ConfigError(None, f"--precision {self.precision} runs on the CPU; use --device cpu")
+        # a copy: this recognizer keeps its model where it is
+        return self._with(model=copy.deepcopy(self.model).to(target), device=target)
+
+    def use_progress(self, enabled: bool = True) -> Recognizer:
+        """This model showing a progress bar on stderr while it works through many items."""
+        return self._with(show_progress=enabled)
 
     def use_runtime(self, runtime: str = "torch", onnx: str | Path | None = None) -> Recognizer:
         """This model run with ``"torch"`` or ``"onnx"`` (ONNX Runtime on ``onnx``, by default
@@ -172,6 +196,9 @@ class Recognizer:
         if runtime == "torch":
             return self
         from keyscribe.export import OnnxCTCModel
+
+        if self.device.type != "cpu":
+            raise ConfigError(None, "--runtime onnx runs on the CPU; use --device cpu")
 
         if self.precision != "fp32":
             raise ConfigError(
@@ -201,14 +228,18 @@ class Recognizer:
         """Items padded into one batch -> per item log-probs ``(time', classes)`` and length."""
         self.model.eval()
         batch = collate(samples)
+        inputs, input_lengths = batch.inputs, batch.input_lengths
+        if self.device.type != "cpu":
+            inputs, input_lengths = inputs.to(self.device), input_lengths.to(self.device)
         try:
-            out, lengths = self.model(batch.inputs, batch.input_lengths)
+            out, lengths = self.model(inputs, input_lengths)
         except InputTooShortError as exc:
             item = samples[exc.indices[0]]
             raise DataError(
                 item.id,
                 f"too short for this model ({exc.frames[0]} input frames give no output frame)",
             ) from None
+        out, lengths = out.cpu(), lengths.cpu()  # decoding runs on the CPU
         return [(out[i], int(lengths[i])) for i in range(len(samples))]
 
     def decode(self, log_probs: Tensor, length: int) -> list[int]:
@@ -265,7 +296,7 @@ class Recognizer:
             order = sorted(range(n), key=widths.__getitem__)
             batches = [order[j : j + batch_size] for j in range(0, n, batch_size)]
         results: list[Transcription | None] = [None] * n
-        for batch in batches:
+        for batch in progress(batches, len(batches), "decoding", self.show_progress):
             for i, result in zip(batch, self._results([dataset[i] for i in batch]), strict=True):
                 results[i] = result
         return [r for r in results if r is not None]

@@ -27,6 +27,21 @@ PrecisionOption = Annotated[
 ]
 
 
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the network runs: cpu, cuda[:N] or auto (a GPU when torch sees one, else the CPU).",
+    ),
+]
+BatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1, help="Items per network call (HTR lines; sEMG sessions go whole)."
+    ),
+]
+
+
 @app.command()
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help=CHECKPOINT_HELP)],
@@ -57,9 +72,13 @@ def evaluate(
     insertion_bonus: dec.BonusOption = None,
     backend: dec.BackendOption = None,
     precision: PrecisionOption = "fp32",
+    device: DeviceOption = "auto",
+    batch_size: BatchSizeOption = 16,
 ) -> None:
-    """Character and word error rates of a checkpoint on data."""
+    """Character and word error rates of a checkpoint on data (a progress bar on a terminal,
+    none with --json)."""
     from keyscribe import api
+    from keyscribe.progress import wanted
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend=backend)
     details = per_item or html is not None
@@ -71,6 +90,9 @@ def evaluate(
         beam,
         precision,
         details=details,
+        device=device,
+        batch_size=batch_size,
+        progress=wanted(as_json),
     )
     scores = {**report.to_json(per_item=per_item), "checkpoint": str(checkpoint)}
     if html is not None:
@@ -142,6 +164,8 @@ def transcribe(
         ),
     ] = None,
     precision: PrecisionOption = "fp32",
+    device: DeviceOption = "auto",
+    batch_size: BatchSizeOption = 16,
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
     With --json: per-character and per-word confidences (and n-best lists); HTR words carry their
@@ -149,10 +173,13 @@ def transcribe(
     <name>.keyscribe.xml beside it (or in --xml-out), or <out>/<name>.<ext> with --out."""
     from keyscribe import api
     from keyscribe.evaluation import configured_decoder
+    from keyscribe.progress import progress, wanted
 
     beam = dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, nbest, backend)
     recognizer = configured_decoder(api.load_model(checkpoint), decoder, lm, beam)
-    recognizer = recognizer.use_precision(precision).use_runtime(runtime, onnx)
+    recognizer = recognizer.use_device(device).use_precision(precision).use_runtime(runtime, onnx)
+    several = len(inputs) > 1  # a bar over the inputs, else over the items of the one input
+    recognizer = recognizer.use_progress(wanted(as_json) and not several)
     files = recognizer.spec.transcribe_files
     if files is not None:  # the domain writes documents back (HTR: PAGE/ALTO pages)
         options = {"format": page_format, "out": out, "xml_out": xml_out, "glyphs": glyphs}
@@ -175,7 +202,8 @@ def transcribe(
                 None,
                 f"{', '.join(given)}: write documents back, which {recognizer.domain} models do not",
             )
-        results = [r.to_json() for path in inputs for r in recognizer.transcribe(path)]
+        paths = progress(inputs, len(inputs), "inputs", wanted(as_json) and several)
+        results = [r.to_json() for path in paths for r in recognizer.transcribe(path, batch_size)]
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
         return
@@ -278,6 +306,14 @@ def stream(
     top_k: dec.TopKOption = None,
     lm_weight: dec.LMWeightOption = None,
     insertion_bonus: dec.BonusOption = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the network runs: cpu (default: 40 ms chunks are too small to pay a GPU's "
+            "transfers), cuda[:N] or auto.",
+        ),
+    ] = "cpu",
 ) -> None:
     """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
     causal models, a sliding window for bidirectional ones) and print text as it comes, then
@@ -303,6 +339,7 @@ def stream(
         decoder,
         lm,
         dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend="python"),
+        device,
     )
     if as_json:
         print_json(results)

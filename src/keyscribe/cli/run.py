@@ -26,12 +26,31 @@ def train(
     ] = False,
     sets: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the best checkpoint is scored after training: cpu, cuda[:N] or auto "
+            "(training itself follows trainer.accelerator / trainer.devices).",
+        ),
+    ] = "auto",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Items per call when scoring after training (training batches: data.batch_size).",
+        ),
+    ] = 16,
 ) -> None:
     """Train a model; writes <out>/best.ckpt, last.ckpt, config.yaml, logs/ and results.json."""
     from keyscribe import api
+    from keyscribe.progress import wanted
 
     cfg = api.load_config(config, overrides(sets, out, data, max_epochs, max_steps, max_minutes))
-    results = api.train(cfg, resume=resume)
+    results = api.train(
+        cfg, resume=resume, device=device, batch_size=batch_size, progress=wanted(as_json)
+    )
     if results.get("global_rank"):  # DDP: rank 0 reports the run
         return
     if results.get("already_complete"):

@@ -43,11 +43,21 @@ def _finished(run_dir: Any, cfg: ExperimentConfig) -> dict[str, Any] | None:
     return results if isinstance(results, dict) else None
 
 
-def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
+def train(
+    cfg: ExperimentConfig,
+    resume: bool = False,
+    *,
+    device: str = "cpu",
+    batch_size: int = 16,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Train per ``cfg`` in ``cfg.run_dir``; returns best validation and test metrics.
 
     With ``resume``, continues from ``<run_dir>/last.ckpt`` when it exists; a run that has ended
     (its ``results.json`` written) with the same config stays as it is and its results come back.
+    The scoring after training runs on ``device`` ("cpu", "cuda" or "auto"), ``batch_size`` items
+    per call, with a progress bar when ``progress`` (training itself follows
+    ``trainer.accelerator`` / ``devices``).
     """
     import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -129,10 +139,12 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> dict[str, Any]:
     scored = best if best.exists() else run_dir / "last.ckpt"
     if scored.exists():
         results["scored_checkpoint"] = str(scored)
-        recognizer = load_model(scored)
+        recognizer = load_model(scored).use_device(device).use_progress(progress)
         for split in ("val", "test"):
             if split in datamodule.datasets:
-                report = evaluate_dataset(recognizer, datamodule.datasets[split], split)
+                report = evaluate_dataset(
+                    recognizer, datamodule.datasets[split], split, batch_size=batch_size
+                )
                 results[f"{split}_cer"] = report.cer
                 results[f"{split}_wer"] = report.wer
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2))

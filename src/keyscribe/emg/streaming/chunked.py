@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from keyscribe.devices import module_device
 from keyscribe.emg.dataset import WindowedSessionDataset
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.session import check_finite
@@ -64,16 +65,18 @@ def streamed_log_probs(
             path,
             f"too short for this model ({frames} spectrogram frames; its encoder needs more than {trim})",
         )
+    device = module_device(model)  # inputs go where the model is; log-probs come back to the CPU
     log_probs: Tensor | None = None  # (total, classes), filled chunk by chunk (no concat copy)
     for o0 in range(0, total, chunk_frames):
         o1 = min(o0 + chunk_frames, total)
         start, stop = o0 * hop_length, (o1 + trim - 1) * hop_length + n_fft
         emg = check_finite(path, *session.read(start, stop), start, WINDOW_0)
         inputs = dataset.transform(torch.from_numpy(emg))  # (o1 - o0 + trim, band, channel, freq)
-        out, _ = model(inputs[None], torch.tensor([inputs.shape[0]]))
+        lengths = torch.tensor([inputs.shape[0]], device=device)
+        out, _ = model(inputs[None].to(device), lengths)
         if log_probs is None:
-            log_probs = out.new_empty(total, out.shape[-1])
-        log_probs[o0:o1] = out[0]  # (o1 - o0, classes)
+            log_probs = torch.empty(total, out.shape[-1], dtype=out.dtype)
+        log_probs[o0:o1] = out[0].cpu()  # (o1 - o0, classes)
     tail = (frames - 1) * hop_length + n_fft  # samples after the last frame: checked, as whole
     if tail < len(session):
         check_finite(path, *session.read(tail, len(session)), tail, WINDOW_0)

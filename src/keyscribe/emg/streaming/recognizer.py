@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from keyscribe.decoding.greedy import IncrementalGreedy
+from keyscribe.devices import module_device
 from keyscribe.emg.dataset import data_transforms, eval_channel_projection
 from keyscribe.emg.frontend import EmgSpectrogramFrontend
 from keyscribe.emg.keys import typed_result
@@ -66,6 +67,7 @@ class StreamingRecognizer:
         data = recognizer.config.data
         self.frame_ms = 1000.0 * data.hop_length / SAMPLE_RATE_HZ
         self.model = recognizer.model.eval()
+        self.device = module_device(self.model)  # spectrogram frames go there; log-probs return
         self.blank, self.alphabet = recognizer.alphabet.blank, recognizer.alphabet
         transform = data_transforms(data, eval_channel_projection(data))[1]
         self.spectrogram = SpectrogramStage(transform, data.n_fft, data.hop_length)
@@ -126,7 +128,8 @@ class StreamingRecognizer:
         spec = self.spectrogram.push(emg)
         if spec is None:
             return ""
-        x, _ = self.model.frontend(spec[None], torch.tensor([spec.shape[0]]))
+        lengths = torch.tensor([spec.shape[0]], device=self.device)
+        x, _ = self.model.frontend(spec[None].to(self.device), lengths)
         return self._through(0, x[0])  # x: (1, frames, features)
 
     @torch.inference_mode()
@@ -150,7 +153,7 @@ class StreamingRecognizer:
             x = stage.push(x)
         if x.shape[0] == 0:
             return ""
-        log_probs = self.model.head(x).float().log_softmax(dim=-1)  # (time, classes), fp32
+        log_probs = self.model.head(x).float().log_softmax(dim=-1).cpu()  # (time, classes), fp32
         if self._log_probs is not None:
             self._log_probs.append(log_probs)
         if self.search is not None:

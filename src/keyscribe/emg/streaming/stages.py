@@ -118,7 +118,8 @@ class WindowStage:
         if ready <= self.emitted:
             return self.buffer.new_empty(0, self.out_features)
         n = self.buffer.shape[0]
-        y, _ = self.encoder(self.buffer[None], torch.tensor([n]))  # (1, n, out_features)
+        lengths = torch.tensor([n], device=self.buffer.device)
+        y, _ = self.encoder(self.buffer[None], lengths)  # (1, n, out_features)
         out = y[0, self.emitted - self.start : ready - self.start]
         self.emitted = ready
         drop = max(0, ready - self.context - self.start)

@@ -19,6 +19,7 @@ from keyscribe.emg.session import SAMPLE_RATE_HZ, check_finite
 from keyscribe.emg.streaming.chunked import can_stream, streamed_log_probs
 from keyscribe.emg.streaming.recognizer import StreamingOptions, StreamingRecognizer
 from keyscribe.errors import CheckpointError, DataError
+from keyscribe.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def whole_session_results(
     if not all(whole) or not isinstance(getattr(model, "frontend", None), torch.nn.Module):
         return None
     out = []
-    for part in parts:
+    for part in progress(parts, len(parts), "sessions", recognizer.show_progress):
         start = time.perf_counter()
         data = recognizer.config.data
         if can_stream(model, part):
