@@ -134,7 +134,7 @@ def _beam_rows(
                 best(builders.build_beam_decoder(spec, alphabet, lm, exact)),
             )
         )
-        if domain == "emg" and kenlm_available():
+        if alphabet == EMG_ALPHABET and kenlm_available():  # the reference decodes its charset
             from keyscribe.bench.reference_decoder import ReferenceBeamDecoder
 
             style = BeamOptions(

@@ -91,17 +91,27 @@ def demo(
     its CER and write the page back as ALTO (seconds). sEMG: synthesise sessions laid out as the
     emg2qwerty release, train a small model on one user's split file, report CER (greedy, and
     beam search + the default LM), transcribe the held-out session (minutes)."""
+    halves = {
+        "htr": lambda: _demo_page(out / "htr", htr_model),
+        "emg": lambda: _demo_sessions(out, data, config, max_minutes, sets),
+    }
+    if only is not None and only not in halves:
+        raise ConfigError(None, f"--only must be one of {', '.join(halves)}, got {only!r}")
+    for name, half in halves.items():
+        if only in (None, name):
+            half()
+
+
+def _demo_sessions(
+    out: Path, data: Path, config: Path | None, max_minutes: float | None, sets: list[str] | None
+) -> None:
+    """The sEMG half of the quick start: synthetic sessions laid out as the release, a short
+    training on one user's split file, greedy and beam + LM CER, the held-out session."""
     from keyscribe import api
     from keyscribe.emg.layout import index_sessions
     from keyscribe.emg.synth import synthesize
     from keyscribe.metrics import EditCounts
 
-    if only not in (None, "htr", "emg"):
-        raise ConfigError(None, f"--only must be htr or emg, got {only!r}")
-    if only != "emg":
-        _demo_page(out / "htr", htr_model)
-        if only == "htr":
-            return
     splits = data / "splits" / "user0.yaml"
     if not (data / "metadata.csv").exists() or not splits.exists():
         typer.echo(f"writing synthetic sessions to {data} ...")
