@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import math
 import weakref
 from operator import itemgetter
@@ -34,6 +33,7 @@ class _Node:
         "kids",
         "fixed",
         "depth",
+        "static",
         "__weakref__",
     )
 
@@ -47,6 +47,7 @@ class _Node:
         self.seen = -1  # the last frame at which a child of this prefix was in the beam
         self.kids: list[int] = []  # ... and the labels of those children
         self.fixed: dict[int, float] = {}  # label -> LM and bonus part of that child's score
+        self.static = 0.0  # the LM and bonus part of this prefix's score (set by the search)
 
     def extend(self, label: int, steps: LMSteps) -> _Node:
         lmnode, lm, inserted = steps.step(self.lmnode, label)
@@ -175,11 +176,17 @@ class PrefixBeamSearch:
                             continue
                     if child is None:
                         child = node.extend(c, steps)
+                        child.static = w * child.lm + bonus * child.inserted
                     nxt[child] = [child, NEG_INF, from_prev, 0.0]
             for e in nxt.values():
-                node = e[0]
-                e[3] = lae(e[1], e[2]) + w * node.lm + bonus * node.inserted
-            beam = heapq.nlargest(options.beam_size, nxt.values(), key=_SCORE)
+                p_b, p_nb = e[1], e[2]
+                if p_nb == NEG_INF:
+                    e[3] = p_b + e[0].static
+                elif p_b == NEG_INF:
+                    e[3] = p_nb + e[0].static
+                else:
+                    e[3] = lae(p_b, p_nb) + e[0].static
+            beam = sorted(nxt.values(), key=_SCORE, reverse=True)[: options.beam_size]
             floor = beam[0][3] - options.beam_threshold
             if beam[-1][3] < floor:
                 beam = [e for e in beam if e[3] >= floor]
