@@ -137,16 +137,23 @@ class PrefixBeamSearch:
                         parent.kids.append(node.label)
             nxt: dict[_Node, list[Any]] = {}
             for node, p_b, p_nb, score in beam:
-                total = lae(p_b, p_nb)
+                total = p_b if p_nb == NEG_INF else p_nb if p_b == NEG_INF else lae(p_b, p_nb)
                 last = node.label if node is not root else -1
                 stay = nxt.get(node)
-                if p_blank is not None or last in tried:
-                    if stay is None:
-                        stay = nxt[node] = [node, NEG_INF, NEG_INF, 0.0]
+                repeat = p_nb + tried[last] if last in tried else None  # the repeat collapses
+                if stay is None:
+                    if p_blank is not None or repeat is not None:
+                        stay = nxt[node] = [
+                            node,
+                            NEG_INF if p_blank is None else total + p_blank,
+                            NEG_INF if repeat is None else repeat,
+                            0.0,
+                        ]
+                else:
                     if p_blank is not None:
                         stay[1] = lae(stay[1], total + p_blank)
-                    if last in tried:
-                        stay[2] = lae(stay[2], p_nb + tried[last])  # the repeat collapses
+                    if repeat is not None:
+                        stay[2] = lae(stay[2], repeat)
                 limit = cutoff - score
                 todo = []
                 for bound, c in ranked:
