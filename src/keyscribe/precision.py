@@ -99,14 +99,15 @@ def quantized(model: nn.Module) -> nn.Module:
 
 def autocast_bf16(model: nn.Module) -> list[RemovableHandle]:
     """Make every call of ``model`` and of each of its modules (the streaming code calls the front
-    end, encoder blocks and head one by one) run under CPU bf16 autocast. Returns the hook
-    handles (``handle.remove()`` undoes it)."""
+    end, encoder blocks and head one by one) run under bf16 autocast on the device of its first
+    tensor argument (CPU or CUDA). Returns the hook handles (``handle.remove()`` undoes it)."""
     handles: list[RemovableHandle] = []
     for module in model.modules():
         contexts: list[contextlib.AbstractContextManager[None]] = []
 
-        def enter(_module: nn.Module, _args: object, contexts=contexts) -> None:
-            context = torch.autocast("cpu", dtype=torch.bfloat16)
+        def enter(_module: nn.Module, args: tuple[object, ...], contexts=contexts) -> None:
+            device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+            context = torch.autocast(device, dtype=torch.bfloat16)
             context.__enter__()
             contexts.append(context)
 
