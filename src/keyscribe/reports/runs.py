@@ -86,13 +86,19 @@ def run_data(run_dir: Path) -> dict[str, Any]:
         result_obj = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else None
     except (OSError, ValueError) as exc:
         raise DataError(results, f"unreadable results ({exc})") from None
+    row = run_row(run_dir)
+    curves = read_curves(run_dir / "logs" / "metrics.csv")
+    if row["epochs"] is None and curves:  # not finished: how far its log goes
+        row["epochs"] = int(max(x for points in curves.values() for x, _ in points)) + 1
+    if row["val_cer"] is None and curves.get("val/CER"):
+        row["val_cer"] = round(min(v for _, v in curves["val/CER"]), 4)  # the best so far
     return {
         "name": run_dir.name,
         "path": str(run_dir),
-        "row": run_row(run_dir),
+        "row": row,
         "config": config.read_text(encoding="utf-8") if config.is_file() else None,
         "results": result_obj,
-        "curves": read_curves(run_dir / "logs" / "metrics.csv"),
+        "curves": curves,
     }
 
 

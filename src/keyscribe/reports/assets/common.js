@@ -104,6 +104,22 @@ const KS = (() => {
     return ticks;
   }
 
+  /* ticks of a log10 axis over [lo, hi] (in log10 units): decades, or 1-2-5 steps (or every
+     digit) when the range holds too few of them */
+  function logTicks(lo, hi) {
+    for (const digits of [[1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+      const ticks = [];
+      for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+        for (const d of digits) {
+          const value = Math.log10(d) + e;
+          if (value >= lo && value <= hi) ticks.push({ value, label: String(+(d * Math.pow(10, e)).toPrecision(3)) });
+        }
+      }
+      if (ticks.length >= 2 || digits.length === 9) return ticks;
+    }
+    return [];
+  }
+
   const PALETTE = ["#2f5fd0", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0b7285", "#5c940d",
     "#d6336c", "#495057", "#f08c00", "#1864ab", "#862e9c"];
 
@@ -130,9 +146,7 @@ const KS = (() => {
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": opts.title || "chart" });
     if (opts.title) root.append(svg("text", { x: m.l, y: 15, "font-weight": 600, "font-size": 12 }, opts.title));
     const axis = svg("g", { class: "axis" });
-    const yTicks = logY
-      ? niceTicks(Math.floor(y0), Math.ceil(y1), Math.max(1, Math.min(5, Math.ceil(y1) - Math.floor(y0)))).map((t) => ({ value: t.value, label: String(+Math.pow(10, t.value).toPrecision(3)) }))
-      : niceTicks(y0, y1, 5);
+    const yTicks = logY ? logTicks(y0, y1) : niceTicks(y0, y1, 5);
     for (const t of yTicks) {
       const y = Yt(t.value);
       if (y < m.t - 1 || y > H - m.b + 1) continue;

@@ -8,6 +8,7 @@
   const show = (c) => (c === "" ? NOTHING : c === " " ? SPACE : c);
   const state = { text: "", confusion: null, sort: "file", layer: null };
   const LINE_PX = 64;
+  const PAGE_PX = 380;
 
   app.replaceChildren(
     el("h1", { text: "HTR evaluation" }),
@@ -130,7 +131,8 @@
 
   function pageView(p) {
     const [w, h] = p.size;
-    const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": p.name });
+    // at most PAGE_PX tall: the width that keeps the page's aspect (the height follows the viewBox)
+    const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": p.name, style: `width:${Math.round((PAGE_PX * w) / h)}px` });
     if (p.image) root.append(svg("image", { href: p.image, x: 0, y: 0, width: w, height: h, preserveAspectRatio: "none" }));
     for (const line of p.lines) {
       const color = cerColor(line.cer);
@@ -183,6 +185,6 @@
     count.textContent = `${shown} of ${rows.length} lines`;
   }
 
-  app.append(pageSection || "", confSection, toolbar, legend, rowsBox);
+  app.append(pageSection ? el("div", { class: "overview" }, pageSection, confSection) : confSection, toolbar, legend, rowsBox);
   apply();
 })();
