@@ -173,7 +173,7 @@ const KS = (() => {
       if (line.y < Math.min(...ys) - (y1 - y0) || ty(line.y) > y1) continue;
       const y = Y(line.y);
       root.append(svg("line", { x1: m.l, x2: W - m.r, y1: y, y2: y, stroke: line.color || "#888", "stroke-dasharray": "4 3" }));
-      root.append(svg("text", { x: W - m.r - 2, y: y - 4, "text-anchor": "end", fill: line.color || "#666" }, line.label));
+      root.append(svg("text", { x: W - m.r - 2, y: y - 4, "text-anchor": "end", fill: line.color || "#666", stroke: "#fff", "stroke-width": 3, "paint-order": "stroke" }, line.label));
     }
     box.append(root);
     if (series.length > 1 || opts.legend) {

@@ -26,7 +26,7 @@
     const points = D.latency.compute_ms.map((ms, i) => [(i + 1) * step, ms]);
     app.append(el("section", { class: "card", id: "latency" }, el("h2", { text: "Compute time per chunk" }),
       el("p", { class: "note", text: `Each chunk of ${fmt(D.latency.chunk_ms, 1)} ms of signal, by when it ends in the session. Above the dashed chunk line, a chunk takes longer to decode than to record.` }),
-      lineChart({ xlabel: "session time (s)", ylabel: "compute (ms)", yMin: 0, width: 900, height: 260,
+      lineChart({ xlabel: "session time (s)", ylabel: "compute (ms)", yMin: 0, width: 1200, height: 230,
         series: [{ name: "compute per chunk", points, width: 1.2 }],
         hlines: [{ y: D.latency.chunk_ms, label: "chunk length", color: "#d6336c" }, { y: D.latency.p95_ms, label: "p95", color: "#868e96" }] })));
   }
