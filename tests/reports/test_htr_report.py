@@ -177,3 +177,11 @@ def test_evaluate_report_of_a_deformable_model(
     assert again.exit_code == 0, again.output
     assert browser.open(tmp_path / "again.html") == {"errors": [], "requests": []}
     assert len(rows(browser)) == 10
+
+
+def test_lines_without_a_reference_have_no_cer() -> None:
+    from keyscribe.reports.htr import report_data
+
+    data = report_data({"results": [{"id": "a", "text": "vu", "reference_text": ""}]})
+    assert data["rows"][0]["cer"] is None and data["confusions"] == []
+    assert [op for *_, op in data["rows"][0]["align"]] == ["n", "n"]

@@ -74,8 +74,9 @@ def write_report(source: str | Path, out: str | Path) -> Path:
             return write_page(out, "emg", "sEMG transcription", emg.transcription_data(items))
         from keyscribe.reports import htr
 
-        scores = {"data": str(source), "results": items, "domain": "htr"}
-        return write_page(out, "htr", f"HTR transcription: {source.name}", htr.report_data(scores))
+        data = htr.report_data({"data": str(source), "results": items})
+        data["title"] = "HTR transcription"
+        return write_page(out, "htr", f"HTR transcription: {source.name}", data)
     raise DataError(
         source,
         "not an evaluate --json --per-item, transcribe --json or stream --json result",

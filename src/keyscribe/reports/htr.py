@@ -21,7 +21,8 @@ CONFUSIONS = 40  # rows of the confusion table
 
 def align(reference: str, hypothesis: str) -> list[list[str]]:
     """A minimal edit alignment as columns ``[ref char, hyp char, op]``, op one of ``=`` (equal),
-    ``s`` (substitution), ``d`` (deletion: ref char only) and ``i`` (insertion: hyp char only)."""
+    ``s`` (substitution), ``d`` (deletion: ref char only) and ``i`` (insertion: hyp char only);
+    ``n`` marks the characters of a line without a reference."""
     columns: list[list[str]] = []
     for op in Levenshtein.opcodes(reference, hypothesis):
         ref, hyp = reference[op.src_start : op.src_end], hypothesis[op.dest_start : op.dest_end]
@@ -39,7 +40,7 @@ def align(reference: str, hypothesis: str) -> list[list[str]]:
 def confusion_counts(alignments: list[list[list[str]]], top: int = CONFUSIONS) -> list[list[Any]]:
     """The most frequent errors over all lines as ``[ref, hyp, count]`` (``""`` for a deleted or
     inserted character), most frequent first, ties in character order."""
-    counts = Counter((r, h) for columns in alignments for r, h, op in columns if op != "=")
+    counts = Counter((r, h) for columns in alignments for r, h, op in columns if op in "sdi")
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [[r, h, n] for (r, h), n in ranked[:top]]
 
@@ -90,7 +91,8 @@ def report_data(scores: dict[str, Any]) -> dict[str, Any]:
     rows, alignments = [], []
     for item in items:
         ref, hyp = item.get("reference_text") or "", item.get("text") or ""
-        columns = align(ref, hyp)
+        # a transcribed line without a reference has no errors to mark and no CER
+        columns = align(ref, hyp) if ref else [["", h, "n"] for h in hyp]
         alignments.append(columns)
         confidences = item.get("confidences")
         if confidences is not None and len(confidences) != len(hyp):
@@ -98,7 +100,7 @@ def report_data(scores: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {
             "id": item["id"],
             "align": columns,
-            "cer": round(100.0 * Levenshtein.distance(ref, hyp) / max(1, len(ref)), 2),
+            "cer": round(100.0 * Levenshtein.distance(ref, hyp) / len(ref), 2) if ref else None,
             "length": len(ref),
             "conf": confidences,
             "mean_conf": round(sum(confidences) / len(confidences), 4) if confidences else None,

@@ -11,11 +11,11 @@
   const PAGE_PX = 380;
 
   app.replaceChildren(
-    el("h1", { text: "HTR evaluation" }),
+    el("h1", { text: D.title || "HTR evaluation" }),
     el("p", { class: "sub", text: [S.data, S.checkpoint].filter(Boolean).join(" · ") }),
     el("div", { class: "stats" },
       stat("lines", fmt(D.rows.length)),
-      stat("CER", fmt(S.cer) + " %"),
+      S.cer !== undefined && stat("CER", fmt(S.cer) + " %"),
       S.wer !== undefined && stat("WER", fmt(S.wer) + " %"),
       S.cer_substitutions !== undefined && stat("substitutions", fmt(S.cer_substitutions)),
       S.cer_deletions !== undefined && stat("deletions", fmt(S.cer_deletions)),
@@ -29,7 +29,7 @@
 
   function buildRow(r, index) {
     const ref = r.align.map((c) => c[0]).join(""), hyp = r.align.map((c) => c[1]).join("");
-    const keys = new Set(r.align.filter((c) => c[2] !== "=").map((c) => c[0] + "\u0000" + c[1]));
+    const keys = new Set(r.align.filter((c) => "sdi".includes(c[2])).map((c) => c[0] + "\u0000" + c[1]));
     const wrap = el("div", { class: "img-wrap" });
     const mark = el("div", { class: "mark" });
     if (r.image) {
@@ -48,7 +48,7 @@
         hSpan.style.background = `rgba(var(--conf), ${(0.75 * (1 - conf)).toFixed(3)})`;
         hSpan.title = `${show(hc)}: confidence ${conf.toFixed(3)}`;
       }
-      const col = el("span", { class: "col " + (op === "=" ? "e" : op), title: op === "=" ? null : { s: "substitution", d: "deletion", i: "insertion" }[op] + ` ${show(rc)} \u2192 ${show(hc)}` },
+      const col = el("span", { class: "col " + (op === "=" || op === "n" ? "e" : op), title: op === "=" || op === "n" ? null : { s: "substitution", d: "deletion", i: "insertion" }[op] + ` ${show(rc)} \u2192 ${show(hc)}` },
         el("span", { class: "r" + (rc === "" ? " gap" : ""), text: rc === "" ? "\u00b7" : rc }), hSpan);
       if (hi >= 0 && r.frames && r.num_frames && r.image) {
         const x = (100 * (r.frames[hi] + 0.5)) / r.num_frames;
@@ -59,13 +59,13 @@
     }
     const node = el("div", { class: "line-row", id: "row-" + index, dataset: { index, cer: r.cer, id: r.id } },
       el("div", { class: "line-head" },
-        el("span", { class: "badge", style: `background:${cerColor(r.cer)}`, text: `CER ${fmt(r.cer, 1)} %` }),
+        el("span", { class: "badge", style: `background:${r.cer === null ? "#868e96" : cerColor(r.cer)}`, text: r.cer === null ? "no reference" : `CER ${fmt(r.cer, 1)} %` }),
         el("span", { class: "id", text: r.id }),
         el("span", { class: "m", text: `${r.length} chars` }),
         r.mean_conf !== null && r.mean_conf !== undefined ? el("span", { class: "m", text: `mean confidence ${fmt(r.mean_conf, 3)}` }) : null),
       wrap,
       el("div", { class: "align-box" }, el("div", { class: "rowlabels" }, el("div", { text: "ref" }), el("div", { text: "hyp" })), align));
-    node.style.borderLeftColor = cerColor(r.cer);
+    node.style.borderLeftColor = r.cer === null ? "#ced4da" : cerColor(r.cer);
     return { r, node, wrap, keys, haystack: (r.id + "\n" + ref + "\n" + hyp).toLowerCase(), overlay: null };
   }
 
@@ -158,8 +158,8 @@
 
   const SORTS = {
     file: null,
-    "cer-desc": (a, b) => b.r.cer - a.r.cer,
-    "cer-asc": (a, b) => a.r.cer - b.r.cer,
+    "cer-desc": (a, b) => (b.r.cer ?? -1) - (a.r.cer ?? -1),
+    "cer-asc": (a, b) => (a.r.cer ?? 1e9) - (b.r.cer ?? 1e9),
     "conf-asc": (a, b) => (a.r.mean_conf ?? 2) - (b.r.mean_conf ?? 2),
     "len-desc": (a, b) => b.r.length - a.r.length,
     "len-asc": (a, b) => a.r.length - b.r.length,
