@@ -74,8 +74,10 @@
     const specH = spec ? Math.round(spec.rows * 1.7) : 0;
     const REF_Y = specH + 32, HYP_Y = specH + 76, H = specH + 112;
 
+    let first = true;
     function draw() {
       const W = Math.max(300, box.clientWidth || 900);
+      if (first) { view.t1 = Math.min(duration, Math.max(4, (20 * W) / 1200)); first = false; }  // ~20 s on a desktop, fewer on a phone
       const span = view.t1 - view.t0;
       const X = (t) => ((t - view.t0) / span) * W;
       const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}` });
