@@ -23,16 +23,16 @@ from keyscribe.errors import ConfigError
 
 @dataclass
 class OptimConfig:
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    lr: float = 1e-3  # Adam's peak learning rate
+    weight_decay: float = 0.0  # AdamW-style decoupled weight decay; 0: plain Adam
     # warmup_cosine: linear warm-up then cosine to min_lr (emg2qwerty); plateau: ReduceLROnPlateau
     # on validation CER (HTR papers); constant.
     scheduler: str = "warmup_cosine"
-    warmup_epochs: int = 10
-    warmup_start_lr: float = 1e-8
-    min_lr: float = 1e-6
-    plateau_factor: float = 0.5
-    plateau_patience: int = 5
+    warmup_epochs: int = 10  # warmup_cosine: epochs of linear warm-up from warmup_start_lr
+    warmup_start_lr: float = 1e-8  # warmup_cosine: the learning rate at the first step
+    min_lr: float = 1e-6  # warmup_cosine: where the cosine ends; plateau: the lowest rate
+    plateau_factor: float = 0.5  # plateau: the rate is multiplied by this on a plateau
+    plateau_patience: int = 5  # plateau: validations without improvement before that
     # learning-rate multiplier of deformable layers' offset convolutions (DefConv); < 1 keeps the
     # sampling grid from drifting while the weights are still learning
     offset_lr_scale: float = 1.0
@@ -49,24 +49,24 @@ TRAINER_PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true
 
 @dataclass
 class TrainerConfig:
-    max_epochs: int = 150
+    max_epochs: int = 150  # passes over the training data (the schedules' unit); stops the run
     max_steps: int = -1  # -1: no step limit
     max_time_minutes: float | None = None  # wall-clock budget; stops cleanly, best.ckpt kept
-    accelerator: str = "auto"
-    devices: str = "auto"
-    strategy: str = "auto"
+    accelerator: str = "auto"  # Lightning's: cpu, gpu (cuda), auto
+    devices: str = "auto"  # Lightning's: how many (or which) devices; auto: all of the accelerator's
+    strategy: str = "auto"  # Lightning's: auto, ddp, ... (several devices: docs/scale.md)
     num_nodes: int = 1  # machines of a multi-node DDP run (each runs `devices` processes)
     # Lightning's precision: "32-true", or "bf16-mixed" (autocast: matmuls and convolutions in
     # bf16, the log-softmax and the CTC loss in fp32; fast on CPUs with bf16 instructions, see
     # docs/benchmarks.md), "16-mixed" (GPU), "bf16-true", "64-true"
     precision: str = "32-true"
-    gradient_clip_val: float | None = None
-    log_every_n_steps: int = 10
-    check_val_every_n_epoch: int = 1
+    gradient_clip_val: float | None = None  # clip the gradient norm to this; None: no clipping
+    log_every_n_steps: int = 10  # rows of logs/metrics.csv: one per this many updates
+    check_val_every_n_epoch: int = 1  # validate (and keep best.ckpt) every this many epochs
     early_stopping_patience: int = 0  # epochs without val CER improvement; 0 disables
-    limit_train_batches: float = 1.0
+    limit_train_batches: float = 1.0  # share of the training batches that makes an epoch
     num_threads: int = 0  # torch intra-op threads; 0: all cores minus data.num_workers
-    progress_bar: bool = True
+    progress_bar: bool = True  # Lightning's progress bar on a terminal
     # Exponential moving average of the weights, updated every step; validation, best.ckpt and the
     # final model use the average (0 disables). 0.998 averages over the last ~500 updates.
     ema_decay: float = 0.0
@@ -111,7 +111,7 @@ class ShortcutConfig:
     """
 
     kernel: int = 0  # frames (odd); 0: no shortcut
-    weight: float = 0.1
+    weight: float = 0.1  # the shortcut's CTC loss is multiplied by this and added
 
     def __post_init__(self) -> None:
         if self.kernel < 0 or (self.kernel and self.kernel % 2 == 0):
@@ -143,10 +143,10 @@ class DecoderConfig:
 
 @dataclass
 class ExperimentConfig:
-    name: str = "experiment"
+    name: str = "experiment"  # names the run (runs/<name>) and its row in result tables
     description: str = ""  # one line for result tables, e.g. the paper row a config reproduces
-    domain: str = "emg"
-    seed: int = 1501
+    domain: str = "emg"  # emg | htr: which domain's data options and model parts apply
+    seed: int = 1501  # seeds initialisation, sampling and augmentation (runs repeat to the bit)
     out_dir: str = ""  # run directory; empty means runs/<name>
     data: Any = None  # domain dataclass (EmgDataConfig, ...)
     model: ModelConfig = field(default_factory=ModelConfig)
