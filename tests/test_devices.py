@@ -99,3 +99,11 @@ def test_cli_cuda_without_a_gpu_is_one_line(checkpoint: Path, sessions: Path) ->
         done = _cli(command, str(checkpoint), str(target), "--device", "cuda")
         assert done.returncode == 2, done.stderr
         assert done.stderr == "keyscribe: error: --device cuda: torch sees no CUDA GPU here (try --device auto)\n"
+
+
+def test_precision_after_the_device(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    recognizer = api.load_model(checkpoint).use_device("auto").use_precision("bf16")
+    assert recognizer.precision == "bf16" and recognizer.device.type == "cpu"
+    with pytest.raises(ConfigError, match="choose the device before the precision"):
+        api.load_model(checkpoint).use_precision("int8").use_device(torch.device("meta"))

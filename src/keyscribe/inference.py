@@ -161,8 +161,8 @@ class Recognizer:
         from keyscribe.precision import check_precision, with_precision
 
         check_precision(precision)
-        if precision != "fp32" and self.device.type != "cpu":
-            raise ConfigError(None, f"--precision {precision} runs on the CPU; use --device cpu")
+        if precision == "int8" and self.device.type != "cpu":  # dynamic quantisation: CPU only
+            raise ConfigError(None, "--precision int8 runs on the CPU; use --device cpu")
         loaded = self.fp32_model or self.model
         if not isinstance(loaded, CTCModel):
             raise ConfigError(None, "--precision applies to the torch runtime, not to ONNX Runtime")
@@ -179,8 +179,8 @@ class Recognizer:
             return self
         if not isinstance(self.model, torch.nn.Module):
             raise ConfigError(None, "--device applies to the torch runtime, not to ONNX Runtime")
-        if self.precision != "fp32" and target.type != "cpu":
-            raise ConfigError(None, f"--precision {self.precision} runs on the CPU; use --device cpu")
+        if self.precision != "fp32":  # the precision wraps the model where it is
+            raise ConfigError(None, "choose the device before the precision (use_device first)")
         # a copy: this recognizer keeps its model where it is
         return self._with(model=copy.deepcopy(self.model).to(target), device=target)
 
