@@ -289,7 +289,7 @@ class Recognizer:
         if widths is None and whole is not None:
             decoded = whole(self, dataset)
             if decoded is not None:
-                return [self._describe(item, lp, length, s) for item, lp, length, s in decoded]
+                return [self.describe(item, lp, length, s) for item, lp, length, s in decoded]
         if widths is None:
             batches = [[i] for i in range(n)]
         else:
@@ -307,12 +307,14 @@ class Recognizer:
         outputs = self.batch_log_probs(samples)
         elapsed = (time.perf_counter() - start) / len(samples)
         return [
-            self._describe(s, lp, n, elapsed) for s, (lp, n) in zip(samples, outputs, strict=True)
+            self.describe(s, lp, n, elapsed) for s, (lp, n) in zip(samples, outputs, strict=True)
         ]
 
-    def _describe(
+    def describe(
         self, sample: Sample, log_probs: Tensor, length: int, elapsed: float
     ) -> Transcription:
+        """One item's result from its log-probs ``(time', classes)``: for callers that run the
+        network themselves (HTR pages keep each line's log-probs to place its words)."""
         decoded = self.decode_item(log_probs, length)
         ids = decoded.pop("label_ids")
         reference = sample.targets.tolist()

@@ -53,10 +53,6 @@ def geometry(dataset: Any, index: int) -> LineGeometry:
     return LineGeometry(left, top, crop_width, crop_height, width, tuple(record.polygon))
 
 
-def _as_dict(result: Any) -> dict[str, Any]:
-    return result.to_json() if hasattr(result, "to_json") else dict(result)
-
-
 def recognize(
     recognizer: Any, dataset: Any, on_page: bool, batch_size: int = 16
 ) -> list[tuple[dict[str, Any], LineLayout]]:
@@ -73,7 +69,7 @@ def recognize(
         outputs = recognizer.batch_log_probs(samples)
         elapsed = (time.perf_counter() - began) / len(samples)
         for i, sample, (log_probs, frames) in zip(batch, samples, outputs, strict=True):
-            result = _as_dict(recognizer._describe(sample, log_probs, frames, elapsed))
+            result = recognizer.describe(sample, log_probs, frames, elapsed).to_json()
             ids = result["label_ids"]
             lp = log_probs[:frames].detach().cpu().double().numpy()
             layout = layout_line(
