@@ -8,7 +8,6 @@ from keyscribe.alphabet import Alphabet
 from keyscribe.decoding.beam import BeamDecoder, BeamOptions, LMSteps, flashlight_available
 from keyscribe.decoding.charlm import BOS, EOS, CharLM, LMView
 from keyscribe.decoding.greedy import decode_greedy
-from keyscribe.decoding.lm_build import build_arpa
 from keyscribe.emg.keys import EMG_ALPHABET, lm_view, text_to_labels
 
 LETTERS = Alphabet(tuple("abcdefghijklmnopqrstuvwxyz "), blank=0)
@@ -46,18 +45,6 @@ def ctc_log_prob(log_probs: np.ndarray, labels, blank: int) -> float:
         zero_infinity=False,
     )
     return -float(loss)
-
-
-@pytest.fixture(scope="module")
-def the_lm(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("lm") / "the.arpa"
-    build_arpa(
-        ["the cat sat on the mat", "then the hen ate the bread"] * 5,
-        4,
-        path,
-        discounts=(0.5, 1.0, 1.5),
-    )
-    return str(path)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

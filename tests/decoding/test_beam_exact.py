@@ -138,18 +138,6 @@ def abc_lm(tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def the_lm(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("lm") / "the.arpa"
-    build_arpa(
-        ["the cat sat on the mat", "then the hen ate the bread"] * 5,
-        4,
-        path,
-        discounts=(0.5, 1.0, 1.5),
-    )
-    return str(path)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("use_lm", [False, True])
 def test_unfilled_beam_is_exact_and_equals_exhaustive_search(kind, use_lm, abc_lm):

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers.checkpoints import EMG_TINY
 from helpers.release import USERS, session_name, write_release
 from keyscribe.cli import app
 from keyscribe.emg.layout import (
@@ -85,14 +86,25 @@ def test_synth_splits_hold_out_users_as_the_benchmark(tmp_path: Path) -> None:
         for s, split in enumerate(("train", "train", "val", "test"))
     ]
     write_splits(tmp_path, rows)  # 5 users: the last 2 held out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["generic.yaml", "user0.yaml", "user1.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "generic.yaml",
+        "user0.yaml",
+        "user1.yaml",
+    ]
     user0 = read_split_file(tmp_path / "user0.yaml")  # the first held-out user: user03
     assert user0.sessions["test"] == [("user03", "user03-session03")]
     assert user0.sessions["val"] == [("user03", "user03-session02")]
     assert [s for _, s in user0.sessions["train"]] == ["user03-session00", "user03-session01"]
     generic = read_split_file(tmp_path / "generic.yaml")
-    assert {u for u, _ in generic.sessions["train"] + generic.sessions["val"]} == {"user00", "user01", "user02"}
-    assert generic.sessions["test"] == [("user03", "user03-session03"), ("user04", "user04-session03")]
+    assert {u for u, _ in generic.sessions["train"] + generic.sessions["val"]} == {
+        "user00",
+        "user01",
+        "user02",
+    }
+    assert generic.sessions["test"] == [
+        ("user03", "user03-session03"),
+        ("user04", "user04-session03"),
+    ]
 
 
 def test_synthesize_writes_the_release_layout(synth_dir: Path) -> None:
@@ -166,19 +178,7 @@ def test_data_splits_errors_are_one_line(release: Path, tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-TINY = [
-    "model.frontend.mlp_features=[16]",
-    "model.encoder.block_channels=[8]",
-    "model.encoder.kernel_width=8",
-    "data.batch_size=8",
-    "data.window_length=2000",
-    "data.padding=[0,0]",
-    "data.num_workers=0",
-    "trainer.progress_bar=false",
-    "trainer.max_time_minutes=null",
-    "trainer.max_steps=2",
-    "trainer.max_epochs=1",
-]
+TINY = [*EMG_TINY, "trainer.max_steps=2"]
 
 
 def test_training_on_the_release_layout_with_a_user_split_file(
