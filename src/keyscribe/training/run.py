@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,7 +28,7 @@ from keyscribe.model_info import count_parameters
 log = logging.getLogger(__name__)
 
 
-def _finished(run_dir: Any, cfg: ExperimentConfig) -> dict[str, Any] | None:
+def _finished(run_dir: Path, cfg: ExperimentConfig) -> dict[str, Any] | None:
     """The results of a run that has ended in ``run_dir`` with this very config, or None."""
     path, config = run_dir / "results.json", run_dir / "config.yaml"
     if not path.is_file() or not config.is_file():
