@@ -30,6 +30,7 @@ from keyscribe.models.encoders import (
 class TDSConvOptions:
     """TDSConv baseline (emg2qwerty): 4 blocks of 24 channels, kernel 32 frames."""
 
+    # one (1, k) conv block + FC block pair per entry, of that many channels
     block_channels: list[int] = field(default_factory=lambda: [24, 24, 24, 24])
     kernel_width: int = field(default=32, metadata={"frames": True})
 
@@ -39,10 +40,10 @@ class RecurrentOptions:
     """Stacked bidirectional LSTM / GRU (semg-long-range-dependency Tables 1-2, 8);
     ``bidirectional: false`` gives the causal variant that streams exactly (emg/streaming/)."""
 
-    hidden_size: int = 256
-    num_layers: int = 2
+    hidden_size: int = 256  # units per direction
+    num_layers: int = 2  # stacked layers
     dropout: float = 0.0  # between layers and on the output
-    bidirectional: bool = True
+    bidirectional: bool = True  # false: causal, streams exactly
     output_dropout: float | None = None  # on the output only; None: same as dropout
 
 
@@ -51,42 +52,43 @@ class TDSConvLSTMOptions(TDSConvOptions):
     """TDSConv baseline + one bidirectional LSTM layer (Table 7); ``lstm_bidirectional: false``
     gives the causal hybrid that streams exactly (emg/streaming/)."""
 
-    lstm_hidden_size: int = 512
-    lstm_num_layers: int = 1
-    lstm_dropout: float = 0.1
-    lstm_bidirectional: bool = True
+    lstm_hidden_size: int = 512  # units per direction of the LSTM after the TDSConv blocks
+    lstm_num_layers: int = 1  # stacked layers
+    lstm_dropout: float = 0.1  # between LSTM layers and on their output
+    lstm_bidirectional: bool = True  # false: causal, streams exactly
 
 
 @dataclass
 class ConvResNetOptions:
     """ConvResNet groups (Table 5); bottleneck empty = no bottleneck blocks."""
 
-    dimensions: list[int] = field(default_factory=lambda: [64, 128, 256])
-    repetitions: list[int] = field(default_factory=lambda: [3, 2, 2])
+    dimensions: list[int] = field(default_factory=lambda: [64, 128, 256])  # channels per group
+    repetitions: list[int] = field(default_factory=lambda: [3, 2, 2])  # residual blocks per group
+    # time stride of each group's first block
     strides: list[int] = field(default_factory=lambda: [1, 1, 2])
-    bottleneck: list[bool] = field(default_factory=list)
+    bottleneck: list[bool] = field(default_factory=list)  # per group: 1-3-1 bottleneck blocks
 
 
 @dataclass
 class ConvResNetGRUOptions(ConvResNetOptions):
     """ConvResNet + bidirectional GRU (Table 6)."""
 
-    gru_hidden_size: int = 512
-    gru_num_layers: int = 1
-    gru_dropout: float = 0.0
+    gru_hidden_size: int = 512  # units per direction of the GRU after the ConvResNet
+    gru_num_layers: int = 1  # stacked layers
+    gru_dropout: float = 0.0  # between GRU layers and on their output
 
 
 @dataclass
 class ConformerOptions:
     """Conformer with rotary positions; conv_kernel 0 = Transformer (beyond the paper)."""
 
-    d_model: int = 144
-    num_layers: int = 4
-    num_heads: int = 4
-    ff_mult: int = 4
+    d_model: int = 144  # features per frame inside the blocks
+    num_layers: int = 4  # Conformer blocks
+    num_heads: int = 4  # attention heads (d_model must divide by it)
+    ff_mult: int = 4  # feed-forward width, times d_model
     conv_kernel: int = field(default=15, metadata={"frames": True})
-    dropout: float = 0.1
-    time_reduction: int = 1
+    dropout: float = 0.1  # in feed-forward, attention and convolution modules
+    time_reduction: int = 1  # frames merged by the input projection (shorter attention)
 
 
 def _convresnet(n: int, o: ConvResNetOptions) -> ConvResNetEncoder:

@@ -10,9 +10,9 @@ from keyscribe.errors import ConfigError
 
 @dataclass
 class SpecAugmentConfig:
-    n_time_masks: int = 3
+    n_time_masks: int = 3  # at most; each window draws 0..n, as the reference
     time_mask_param: int = 25  # frames (200 ms at hop 16)
-    n_freq_masks: int = 2
+    n_freq_masks: int = 2  # at most; each window draws 0..n, as the reference
     freq_mask_param: int = 4  # bins
 
 
@@ -25,7 +25,7 @@ class ChannelConfig:
     # ``seed``; pca: ``count`` principal components of the raw training EMG
     selection: str = "first"
     indices: list[int] = field(default_factory=list)  # explicit electrodes; overrides count/selection
-    seed: int = 0
+    seed: int = 0  # draws the electrodes of selection: random
 
     def __post_init__(self) -> None:
         if self.selection not in ("first", "random", "pca"):
@@ -54,7 +54,7 @@ class TemporalCropConfig:
     """Temporal random crop of the log-spectrogram (paper: crop_size 25 or 40 frames)."""
 
     crop_frames: int = 0  # frames at reference_hop_length removed per window; 0: off
-    probability: float = 1.0
+    probability: float = 1.0  # chance that a training window is cropped
 
 
 @dataclass
@@ -70,9 +70,9 @@ class EmgDataConfig:
     window_length: int = 8000  # samples (4 s at 2 kHz)
     stride: int | None = None  # samples; None = window_length (no overlap)
     padding: list[int] = field(default_factory=lambda: [1800, 200])  # left, right context samples
-    batch_size: int = 32
-    num_workers: int = 0
-    n_fft: int = 64
+    batch_size: int = 32  # training windows per optimiser step
+    num_workers: int = 0  # data loader processes; 0: load in the training process
+    n_fft: int = 64  # samples per STFT window (33 frequency bins)
     hop_length: int = 16  # samples per frame (125 Hz)
     band_rotation: list[int] = field(default_factory=lambda: [-1, 0, 1])  # training offsets
     jitter_max_offset: int = 120  # samples of left/right band misalignment in training
@@ -86,7 +86,7 @@ class EmgDataConfig:
     down_up: DownUpConfig = field(default_factory=DownUpConfig)
     temporal_crop: TemporalCropConfig = field(default_factory=TemporalCropConfig)
     train_fraction: float = 1.0  # seeded fraction of training windows kept (data-size study)
-    train_fraction_seed: int = 0
+    train_fraction_seed: int = 0  # draws the kept windows
     cache_dir: str = ""  # derived data (Down-Up copies, PCA); empty: <root>/.keyscribe-cache
 
     def __post_init__(self) -> None:
@@ -104,5 +104,5 @@ class EmgDataConfig:
 
 @dataclass
 class EmgExperimentConfig(ExperimentConfig):
-    domain: str = "emg"
+    domain: str = "emg"  # emg | htr: which domain's data options and model parts apply
     data: EmgDataConfig = field(default_factory=EmgDataConfig)

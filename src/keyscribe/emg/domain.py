@@ -37,8 +37,8 @@ from keyscribe.errors import ConfigError, DataError
 class FrontendOptions:
     """``model.frontend`` of sEMG experiments: the reference's rotation-invariant MLP."""
 
-    kind: str = "spectrogram_mlp"
-    mlp_features: list[int] = field(default_factory=lambda: [384])
+    kind: str = "spectrogram_mlp"  # the only sEMG front end
+    mlp_features: list[int] = field(default_factory=lambda: [384])  # MLP widths per band
     pooling: str = "mean"  # over electrode rotations
     offsets: list[int] = field(default_factory=lambda: [-1, 0, 1])  # electrode rotations pooled
 

@@ -24,12 +24,12 @@ class HtrDataConfig:
     train_exclude: list[str] = field(default_factory=list)
     height: int = 60  # px after resizing (60 for CRNN, 128 for 1D-LSTM in the paper)
     normalize: str = "none"  # none | contrast (per line: paper white, darkest ink black)
-    batch_size: int = 8
-    num_workers: int = 0
+    batch_size: int = 8  # training lines per optimiser step
+    num_workers: int = 0  # data loader processes; 0: load in the training process
     width_buckets: bool = True  # batch lines of similar width (less padding)
     bucket_pool_batches: int = 50  # batches' worth of lines sorted by width together
     train_fraction: float = 1.0  # seeded subset of the training lines (fine-tuning curve)
-    subset_seed: int = 0
+    subset_seed: int = 0  # draws the train_fraction subset
     on_error: str = "skip"  # per-line problems (bad image, missing .gt.txt): skip (counted) or fail
     # characters of val/test/evaluated lines outside the training charset:
     # score (kept in the reference, so they count as errors; logged), error, or skip the line
@@ -77,7 +77,7 @@ def _sources(split: str, value: Any) -> str | list[str]:
 
 @dataclass
 class HtrExperimentConfig(ExperimentConfig):
-    domain: str = "htr"
+    domain: str = "htr"  # emg | htr: which domain's data options and model parts apply
     data: HtrDataConfig = field(default_factory=HtrDataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, scheduler="plateau"))
     trainer: TrainerConfig = field(

@@ -39,9 +39,9 @@ class FrontendOptions:
         default_factory=list
     )  # 0-based conv indices; overrides conv
     channels: list[int] = field(default_factory=list)  # empty: the table's
-    dropout: float = 0.2
+    dropout: float = 0.2  # after the convolution blocks that the table gives dropout
     pool_heights: list[int] = field(default_factory=list)  # puigcerver only; empty: the table's
-    pool_widths: list[int] = field(default_factory=list)
+    pool_widths: list[int] = field(default_factory=list)  # puigcerver only; empty: the table's
 
 
 def frontend_options(cfg: HtrExperimentConfig) -> FrontendOptions:

@@ -64,8 +64,8 @@ def to_tensor(line: np.ndarray) -> Tensor:
 class AugmentConfig:
     """Per-line random distortions; each family fires with probability ``p``."""
 
-    enabled: bool = False
-    p: float = 0.5
+    enabled: bool = False  # training lines only; evaluation never augments
+    p: float = 0.5  # chance each distortion family fires on a line
     max_rotate_deg: float = 1.5  # small rotation
     max_slant: float = 0.35  # horizontal shear dx/dy (slant), both directions
     scale_x: list[float] = field(default_factory=lambda: [0.85, 1.15])  # width stretch range
