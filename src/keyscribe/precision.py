@@ -97,6 +97,11 @@ def quantized(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8)
 
 
+CAST_ONCE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+"""Modules whose weights a bf16 copy holds in bf16: exactly these types, not subclasses such as
+attention's output projection, whose callers may mix it with fp32 weights."""
+
+
 def autocast_bf16(model: nn.Module) -> list[RemovableHandle]:
     """Make every call of ``model`` and of each of its modules (the streaming code calls the front
     end, encoder blocks and head one by one) run under bf16 autocast on the device of its first
@@ -119,13 +124,25 @@ def autocast_bf16(model: nn.Module) -> list[RemovableHandle]:
     return handles
 
 
+def bf16_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` for bf16 inference: the weights of its linear and convolution layers
+    cast to bf16 once (autocast would cast them again on every call: as much work as the network
+    itself on a streaming chunk of a few frames), everything under :func:`autocast_bf16`. Norm
+    layers keep fp32 parameters and the model's log-softmax stays fp32."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if type(module) in CAST_ONCE:
+            module.to(torch.bfloat16)
+    autocast_bf16(model)
+    return model
+
+
 def with_precision(model: nn.Module, precision: str) -> nn.Module:
-    """``model`` ready to run in ``precision``: itself (fp32), or a copy that runs under bf16
-    autocast (bf16) or has int8 Linear layers (int8); ``model`` itself is never changed."""
+    """``model`` ready to run in ``precision``: itself (fp32), or a copy that runs in bf16
+    (:func:`bf16_copy`) or has int8 Linear layers (int8); ``model`` itself is never changed."""
     check_precision(precision)
     if precision == "int8":
         return quantized(model)
     if precision == "bf16":
-        model = copy.deepcopy(model)
-        autocast_bf16(model)
+        return bf16_copy(model)
     return model

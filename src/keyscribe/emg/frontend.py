@@ -22,6 +22,17 @@ class SpectrogramNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, bands, C, freq = x.shape  # (batch, frames, band, channel, freq)
+        norm = self.batch_norm
+        if not self.training and norm.running_var is not None and norm.running_mean is not None:
+            # with running statistics the norm is an affine map per electrode channel: applied
+            # in place of layout, without the two permuted copies BatchNorm2d's layout needs
+            scale = torch.rsqrt(norm.running_var + norm.eps)
+            if norm.weight is not None:
+                scale = scale * norm.weight
+            shift = -norm.running_mean * scale
+            if norm.bias is not None:
+                shift = shift + norm.bias
+            return torch.addcmul(shift.view(bands, C, 1), x, scale.view(bands, C, 1))
         y = x.permute(0, 2, 3, 4, 1).reshape(B, bands * C, freq, T)
         y = self.batch_norm(y)
         return y.reshape(B, bands, C, freq, T).permute(0, 4, 1, 2, 3)
@@ -63,7 +74,15 @@ class RotationInvariantMLP(nn.Module):
         b_rot = first.bias.repeat(len(self.offsets))
         y = nn.functional.linear(x.reshape(B, T, C * F), w_rot, b_rot)  # (batch, frames, rot * out)
         y = self.mlp[1:](y.view(B, T, len(self.offsets), -1))  # (batch, frames, rotation, features)
-        return y.max(dim=2).values if self.pooling == "max" else y.mean(dim=2)
+        if self.pooling == "max":
+            return y.max(dim=2).values
+        # the mean as a sum of slices: a reduction over a 3-long inner axis is ~5x slower (~8x
+        # in bf16) than two elementwise adds
+        rotations = y.unbind(dim=2)
+        total = rotations[0]
+        for rotation in rotations[1:]:
+            total = total + rotation
+        return total / len(rotations)
 
 
 class MultiBandRotationInvariantMLP(nn.Module):
