@@ -44,6 +44,8 @@ def test_conv_block_equals_the_reference_formulation(
     weights = torch.randn(3, 17 - kernel + 1, channels * width)
     ours, reference = block(x), _reference_block(block, x)
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # inference runs the grouped form, training the batched one
+        torch.testing.assert_close(block(x), reference, atol=1e-5, rtol=1e-5)
     params = [x, *block.parameters()]
     grads = torch.autograd.grad((ours * weights).sum(), params)
     reference_grads = torch.autograd.grad((reference * weights).sum(), params)
