@@ -98,7 +98,8 @@ class MultiBandRotationInvariantMLP(nn.Module):
     ) -> None:
         super().__init__()
         self.mlps = nn.ModuleList(
-            RotationInvariantMLP(in_features, mlp_features, pooling, offsets) for _ in range(num_bands)
+            RotationInvariantMLP(in_features, mlp_features, pooling, offsets)
+            for _ in range(num_bands)
         )
 
     def forward(self, x: Tensor) -> Tensor:
