@@ -93,9 +93,11 @@ class LMSteps:
                 self.kinds.append(_IGNORED)
             else:
                 self.kinds.append(token)
+        self.backspaces = [label for label, kind in enumerate(self.kinds) if kind == _BACKSPACE]
         self.word_unit = bonus_unit == "word"
         self.root = LMNode(None, scorer.start() if scorer else None, 0.0, 0)
         self.cache: dict[tuple[Any, str], tuple[Any, float]] = {}
+        self._tables: dict[tuple[float, float], dict[Any, dict[int, float]]] = {}
 
     def _has(self, token: str | None) -> bool:
         return self.lm is not None and token is not None and self.lm.has(token)
@@ -152,6 +154,12 @@ class LMSteps:
             return self._query(node.state, EOS)[1], 1
         inserted = self._inserts(str(kind))
         return (0.0 if self.lm is None else self._query(node.state, kind)[1]), inserted
+
+    def tables(self, lm_weight: float, bonus: float) -> dict[Any, dict[int, float]]:
+        """LM state -> {label: weighted gain of that step}, filled by the search and kept across
+        searches with the same weights (the gain of any step but a backspace depends on the LM
+        state alone, and many prefixes share one)."""
+        return self._tables.setdefault((lm_weight, bonus), {})
 
     def score_gains(self, lm_weight: float, bonus: float) -> list[float]:
         """Per class, the most one step can add to a score: the bonus (LM log-probs are <= 0),

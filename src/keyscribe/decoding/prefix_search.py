@@ -13,6 +13,7 @@ from keyscribe.decoding.lmsteps import LMNode, LMSteps
 
 NEG_INF = float("-inf")
 _SCORE = itemgetter(3)
+_MAX_TABLES = 100_000  # LM states whose extension gains are kept (about 1 kB each)
 
 
 class _Node:
@@ -20,7 +21,10 @@ class _Node:
 
     Children are held weakly, so a prefix that left the beam and is rebuilt later gets back its
     node as long as anything (a descendant in the beam) still holds it: the same labels are never
-    two beam entries. Its LM stack node, LM score and insertions live on the node."""
+    two beam entries. Its LM stack node, LM score and insertions live on the node, with ``static``
+    (the LM and bonus part of its score), ``table`` (per class, what extending it adds to that:
+    shared by every prefix in the same LM state), ``undo`` (what a backspace adds: its own) and
+    ``entry`` (its entry in the beam, None while it is out of it)."""
 
     __slots__ = (
         "parent",
@@ -29,11 +33,11 @@ class _Node:
         "lmnode",
         "lm",
         "inserted",
-        "seen",
-        "kids",
-        "fixed",
         "depth",
         "static",
+        "table",
+        "undo",
+        "entry",
         "__weakref__",
     )
 
@@ -44,16 +48,10 @@ class _Node:
         self.lmnode, self.lm, self.inserted = lmnode, lm, inserted
         self.depth = 0 if parent is None else parent.depth + 1
         self.children: dict[int, weakref.ref[_Node]] = {}
-        self.seen = -1  # the last frame at which a child of this prefix was in the beam
-        self.kids: list[int] = []  # ... and the labels of those children
-        self.fixed: dict[int, float] = {}  # label -> LM and bonus part of that child's score
-        self.static = 0.0  # the LM and bonus part of this prefix's score (set by the search)
-
-    def extend(self, label: int, steps: LMSteps) -> _Node:
-        lmnode, lm, inserted = steps.step(self.lmnode, label)
-        node = _Node(self, label, lmnode, self.lm + lm, self.inserted + inserted)
-        self.children[label] = weakref.ref(node)
-        return node
+        self.static = 0.0
+        self.table: dict[int, float] = {}
+        self.undo = 0.0
+        self.entry: list[Any] | None = None
 
     def labels(self) -> tuple[int, ...]:
         out = []
@@ -88,123 +86,158 @@ class PrefixBeamSearch:
     ``stable()`` gives the labels every hypothesis in the beam shares (final: every later
     hypothesis extends one of them), ``tentative()`` the best one's labels after those.
 
-    Each label sequence is one trie node, so one beam entry. Extensions that cannot enter the beam
-    are never built: when the beam is full, every kept prefix staying on a blank scores at least
-    (the last kept score + the blank's log-prob), so a prefix that is not in the beam and whose
-    score after this frame (known before it is built: its parent is its only source) is below
-    that cannot be among the ``beam_size`` best. A prefix already in the beam is always extended
-    into, so that no path's mass is lost: the result equals the search without the shortcut
-    (tests/decoding/test_beam_exact.py). ``options``: a ``beam.BeamOptions``."""
+    Each label sequence is one trie node, so one beam entry: ``[node, p_blank, p_label, score,
+    total]`` (log-probs of the prefix's alignments ending in a blank, in its last label, both).
+    A prefix in the beam gathers its own next entry: staying (blank, repeat) and its parent's
+    extension when the parent is in the beam too. A prefix not in the beam has its parent as its
+    only source, so its score after this frame is known before it is built; when the beam is
+    full, every kept prefix staying on a blank scores at least (the last kept score + the blank's
+    log-prob), so such a prefix scoring below that cannot be among the ``beam_size`` best and is
+    never built. No path into a prefix that can be kept is dropped: the result equals the search
+    without the shortcut (tests/decoding/test_beam_exact.py). ``options``: a ``beam.BeamOptions``."""
 
     def __init__(self, blank: int, options: Any, steps: LMSteps) -> None:
         self.blank, self.options, self.steps = blank, options, steps
         self.w = options.lm_weight if steps.lm else 0.0
-        self.gains = steps.score_gains(self.w, options.insertion_bonus)
-        self.root = _Node(None, blank, steps.root, 0.0, 0)
-        # entry: [node, p_blank, p_nonblank, score]
-        self.beam: list[list[Any]] = [[self.root, 0.0, NEG_INF, 0.0]]
+        self.bonus = options.insertion_bonus
+        self.gains = steps.score_gains(self.w, self.bonus)
+        self.undos = frozenset(steps.backspaces)
+        self.tables = steps.tables(self.w, self.bonus)
+        self.root = self._node(None, -1, steps.root, 0.0, 0)  # -1: no label to repeat
+        self.root.entry = [self.root, 0.0, NEG_INF, 0.0, 0.0]
+        self.beam: list[list[Any]] = [self.root.entry]
         self.t = 0  # frames seen
         self.committed = self.root  # the deepest node every hypothesis descends from, reported
 
+    def _node(
+        self, parent: _Node | None, label: int, lmnode: LMNode, lm: float, inserted: int
+    ) -> _Node:
+        node = _Node(parent, label, lmnode, lm, inserted)
+        node.static = self.w * lm + self.bonus * inserted
+        tables = self.tables
+        table = tables.get(lmnode.state)
+        if table is None:
+            if len(tables) >= _MAX_TABLES:
+                tables.clear()
+            table = tables[lmnode.state] = {}
+        node.table = table
+        if self.undos:
+            d_lm, d_ins = self.steps.gain(lmnode, next(iter(self.undos)))
+            node.undo = self.w * d_lm + self.bonus * d_ins
+        return node
+
+    def _child(self, node: _Node, label: int) -> _Node:
+        """``node`` extended by ``label``: the live trie node, or a new one."""
+        ref = node.children.get(label)
+        child = None if ref is None else ref()
+        if child is None:
+            lmnode, lm, inserted = self.steps.step(node.lmnode, label)
+            child = self._node(node, label, lmnode, node.lm + lm, node.inserted + inserted)
+            node.children[label] = weakref.ref(child)
+        return child
+
+    def _gain(self, node: _Node, label: int) -> float:
+        """What extending ``node`` by ``label`` adds to the LM and bonus part of its score."""
+        d_lm, d_ins = self.steps.gain(node.lmnode, label)
+        return self.w * d_lm + self.bonus * d_ins
+
     def advance(self, log_probs: np.ndarray) -> None:
         """log_probs ``(time, classes)``: the next frames."""
-        options, steps, blank, root = self.options, self.steps, self.blank, self.root
-        w, bonus, gains = self.w, options.insertion_bonus, self.gains
+        options, blank, gains, undos = self.options, self.blank, self.gains, self.undos
+        size, threshold = options.beam_size, options.beam_threshold
         beam = self.beam
         rows = log_probs.tolist()
         lae = _logaddexp
-        for t, (row, classes) in enumerate(
-            zip(rows, candidate_classes(log_probs, options), strict=True), self.t
-        ):
+        for row, classes in zip(rows, candidate_classes(log_probs, options), strict=True):
             p_blank = row[blank] if blank in classes else None
             if p_blank is not None and len(classes) == 1:
                 # only the blank: every prefix stays, all scores move by the same amount
                 for e in beam:
-                    e[1], e[2], e[3] = lae(e[1], e[2]) + p_blank, NEG_INF, e[3] + p_blank
+                    e[1] = e[4] = e[4] + p_blank
+                    e[2] = NEG_INF
+                    e[3] += p_blank
                 continue
-            tried = {c: row[c] for c in classes}
-            # extensions by their score bound (class log-prob + the most LM and bonus add), best first
-            ranked = sorted(((row[c] + gains[c], c) for c in classes if c != blank), reverse=True)
-            full = len(beam) >= options.beam_size and p_blank is not None
-            cutoff = beam[-1][3] + p_blank if full and p_blank is not None else NEG_INF
-            for e in beam:  # which children of each parent are in the beam (never skipped)
-                node = e[0]
-                parent = node.parent
-                if parent is not None:
-                    if parent.seen != t:
-                        parent.seen, parent.kids = t, [node.label]
-                    else:
-                        parent.kids.append(node.label)
-            nxt: dict[_Node, list[Any]] = {}
-            for node, p_b, p_nb, score in beam:
-                total = p_b if p_nb == NEG_INF else p_nb if p_b == NEG_INF else lae(p_b, p_nb)
-                last = node.label if node is not root else -1
-                stay = nxt.get(node)
-                repeat = p_nb + tried[last] if last in tried else None  # the repeat collapses
-                if stay is None:
-                    if p_blank is not None or repeat is not None:
-                        stay = nxt[node] = [
-                            node,
-                            NEG_INF if p_blank is None else total + p_blank,
-                            NEG_INF if repeat is None else repeat,
-                            0.0,
-                        ]
+            tried = set(classes)
+            # extensions by their score bound (class log-prob + the most LM and bonus add), best
+            # first; a backspace's gain is its prefix's own (what it takes back)
+            ranked = sorted(
+                ((row[c] + gains[c], c) for c in classes if c != blank and c not in undos),
+                reverse=True,
+            )
+            top = ranked[0][0] if ranked else NEG_INF
+            backs = [c for c in classes if c in undos]
+            back_top = max(row[c] for c in backs) if backs else NEG_INF
+            full = p_blank is not None and len(beam) >= size
+            cutoff = beam[-1][3] + p_blank if full else NEG_INF  # type: ignore[operator]
+            nxt: list[list[Any]] = []
+            gone: list[_Node] = []  # beam prefixes with no way to stay
+            for node, p_b, p_nb, score, total in beam:
+                last = node.label
+                if last in tried:
+                    x = row[last]
+                    n_nb = p_nb + x  # the repeat collapses
+                    parent = node.parent
+                    pe = parent.entry  # type: ignore[union-attr]
+                    if pe is not None:  # the parent's extension (a repeat only after a blank)
+                        n_nb = lae(n_nb, (pe[1] if last == parent.label else pe[4]) + x)  # type: ignore[union-attr]
+                elif p_blank is None:
+                    gone.append(node)
+                    n_nb = None
                 else:
-                    if p_blank is not None:
-                        stay[1] = lae(stay[1], total + p_blank)
-                    if repeat is not None:
-                        stay[2] = lae(stay[2], repeat)
+                    n_nb = NEG_INF
+                if n_nb is not None:
+                    n_b = NEG_INF if p_blank is None else total + p_blank
+                    if n_nb == NEG_INF:
+                        n_total = n_b
+                    elif n_b == NEG_INF:
+                        n_total = n_nb
+                    else:
+                        n_total = lae(n_b, n_nb)
+                    nxt.append([node, n_b, n_nb, n_total + node.static, n_total])
                 limit = cutoff - score
-                todo = []
+                if top < limit and back_top + node.undo < limit:
+                    continue  # no extension of this prefix can enter the beam
+                table, fixed = node.table, node.static
                 for bound, c in ranked:
                     if bound < limit:
                         break
-                    todo.append(c)
-                if node.seen == t:  # children in the beam get this parent's mass whatever the bound
-                    todo += [c for c in node.kids if c in tried and tried[c] + gains[c] < limit]
-                kids = node.kids if node.seen == t else ()
-                for c in todo:
+                    gain = table.get(c)
+                    if gain is None:
+                        gain = table[c] = self._gain(node, c)
                     # a repeat after a blank is a new character; otherwise from either ending
-                    from_prev = (p_b if c == last else total) + tried[c]
-                    ref = node.children.get(c)
-                    child = ref() if ref is not None else None
-                    if child is not None:
-                        ext = nxt.get(child)
-                        if ext is not None:
-                            ext[2] = lae(ext[2], from_prev)
-                            continue
-                    if c not in kids:  # this parent is its only source: its score is known now
-                        fixed = node.fixed.get(c)  # the LM and bonus part of the child's score
-                        if fixed is None:
-                            d_lm, d_ins = steps.gain(node.lmnode, c)
-                            fixed = w * (node.lm + d_lm) + bonus * (node.inserted + d_ins)
-                            node.fixed[c] = fixed
-                        if from_prev + fixed < cutoff:
-                            continue
-                    if child is None:
-                        child = node.extend(c, steps)
-                        child.static = w * child.lm + bonus * child.inserted
-                    nxt[child] = [child, NEG_INF, from_prev, 0.0]
-            for e in nxt.values():
-                p_b, p_nb = e[1], e[2]
-                if p_nb == NEG_INF:
-                    e[3] = p_b + e[0].static
-                elif p_b == NEG_INF:
-                    e[3] = p_nb + e[0].static
-                else:
-                    e[3] = lae(p_b, p_nb) + e[0].static
-            beam = sorted(nxt.values(), key=_SCORE, reverse=True)[: options.beam_size]
-            floor = beam[0][3] - options.beam_threshold
+                    from_prev = (p_b if c == last else total) + row[c]
+                    if from_prev + fixed + gain >= cutoff:
+                        child = self._child(node, c)
+                        if child.entry is None:  # a prefix in the beam takes this itself
+                            nxt.append(
+                                [child, NEG_INF, from_prev, from_prev + child.static, from_prev]
+                            )
+                for c in backs:
+                    from_prev = (p_b if c == last else total) + row[c]
+                    if from_prev + fixed + node.undo >= cutoff:
+                        child = self._child(node, c)
+                        if child.entry is None:
+                            nxt.append(
+                                [child, NEG_INF, from_prev, from_prev + child.static, from_prev]
+                            )
+            for node in gone:
+                node.entry = None
+            nxt.sort(key=_SCORE, reverse=True)
+            beam = nxt[:size]
+            floor = beam[0][3] - threshold
             if beam[-1][3] < floor:
                 beam = [e for e in beam if e[3] >= floor]
+            for e in nxt[len(beam) :]:
+                e[0].entry = None
+            for e in beam:
+                e[0].entry = e
         self.beam, self.t = beam, self.t + len(rows)
 
     def hypotheses(self) -> list[tuple[tuple[int, ...], float, float, float]]:
         """[(labels, score, am, lm)] best first, ``nbest`` long, the text's end scored."""
         w, bonus = self.w, self.options.insertion_bonus
         out = []
-        for node, p_b, p_nb, _ in self.beam:
-            am = _logaddexp(p_b, p_nb)
+        for node, _, _, _, am in self.beam:
             lm_total = node.lm + self.steps.finish(node.lmnode)
             out.append((node.labels(), am + w * lm_total + bonus * node.inserted, am, lm_total))
         out.sort(key=lambda h: h[1], reverse=True)
