@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -23,8 +26,7 @@ class _Node:
     node as long as anything (a descendant in the beam) still holds it: the same labels are never
     two beam entries. Its LM stack node, LM score and insertions live on the node, with ``static``
     (the LM and bonus part of its score), ``table`` (per class, what extending it adds to that:
-    shared by every prefix in the same LM state), ``undo`` (what a backspace adds: its own) and
-    ``entry`` (its entry in the beam, None while it is out of it)."""
+    shared by every prefix in the same LM state) and ``undo`` (what a backspace adds: its own)."""
 
     __slots__ = (
         "parent",
@@ -37,7 +39,6 @@ class _Node:
         "static",
         "table",
         "undo",
-        "entry",
         "__weakref__",
     )
 
@@ -51,7 +52,6 @@ class _Node:
         self.static = 0.0
         self.table: dict[int, float] = {}
         self.undo = 0.0
-        self.entry: list[Any] | None = None
 
     def labels(self) -> tuple[int, ...]:
         out = []
@@ -68,6 +68,22 @@ def _logaddexp(a: float, b: float) -> float:
     if b == NEG_INF:
         return a
     return a + math.log1p(math.exp(b - a))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (if on) while the search runs. The search makes no
+    reference cycles (what it drops, reference counting frees), but its allocations trigger
+    collections, and each full one walks every object in the process: with torch loaded, some
+    hundreds of thousands, often more time than the search itself."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def candidate_classes(log_probs: np.ndarray, options: Any) -> list[list[int]]:
@@ -104,8 +120,7 @@ class PrefixBeamSearch:
         self.undos = frozenset(steps.backspaces)
         self.tables = steps.tables(self.w, self.bonus)
         self.root = self._node(None, -1, steps.root, 0.0, 0)  # -1: no label to repeat
-        self.root.entry = [self.root, 0.0, NEG_INF, 0.0, 0.0]
-        self.beam: list[list[Any]] = [self.root.entry]
+        self.beam: list[list[Any]] = [[self.root, 0.0, NEG_INF, 0.0, 0.0]]
         self.t = 0  # frames seen
         self.committed = self.root  # the deepest node every hypothesis descends from, reported
 
@@ -143,6 +158,10 @@ class PrefixBeamSearch:
 
     def advance(self, log_probs: np.ndarray) -> None:
         """log_probs ``(time, classes)``: the next frames."""
+        with _collector_paused():
+            self._advance(log_probs)
+
+    def _advance(self, log_probs: np.ndarray) -> None:
         options, blank, gains, undos = self.options, self.blank, self.gains, self.undos
         size, threshold = options.beam_size, options.beam_threshold
         beam = self.beam
@@ -170,18 +189,17 @@ class PrefixBeamSearch:
             full = p_blank is not None and len(beam) >= size
             cutoff = beam[-1][3] + p_blank if full else NEG_INF  # type: ignore[operator]
             nxt: list[list[Any]] = []
-            gone: list[_Node] = []  # beam prefixes with no way to stay
+            where = {e[0]: e for e in beam}
             for node, p_b, p_nb, score, total in beam:
                 last = node.label
                 if last in tried:
                     x = row[last]
                     n_nb = p_nb + x  # the repeat collapses
                     parent = node.parent
-                    pe = parent.entry  # type: ignore[union-attr]
+                    pe = where.get(parent)  # type: ignore[arg-type]
                     if pe is not None:  # the parent's extension (a repeat only after a blank)
                         n_nb = lae(n_nb, (pe[1] if last == parent.label else pe[4]) + x)  # type: ignore[union-attr]
-                elif p_blank is None:
-                    gone.append(node)
+                elif p_blank is None:  # no way to stay
                     n_nb = None
                 else:
                     n_nb = NEG_INF
@@ -208,7 +226,7 @@ class PrefixBeamSearch:
                     from_prev = (p_b if c == last else total) + row[c]
                     if from_prev + fixed + gain >= cutoff:
                         child = self._child(node, c)
-                        if child.entry is None:  # a prefix in the beam takes this itself
+                        if child not in where:  # a prefix in the beam takes this itself
                             nxt.append(
                                 [child, NEG_INF, from_prev, from_prev + child.static, from_prev]
                             )
@@ -216,21 +234,15 @@ class PrefixBeamSearch:
                     from_prev = (p_b if c == last else total) + row[c]
                     if from_prev + fixed + node.undo >= cutoff:
                         child = self._child(node, c)
-                        if child.entry is None:
+                        if child not in where:
                             nxt.append(
                                 [child, NEG_INF, from_prev, from_prev + child.static, from_prev]
                             )
-            for node in gone:
-                node.entry = None
             nxt.sort(key=_SCORE, reverse=True)
             beam = nxt[:size]
             floor = beam[0][3] - threshold
             if beam[-1][3] < floor:
                 beam = [e for e in beam if e[3] >= floor]
-            for e in nxt[len(beam) :]:
-                e[0].entry = None
-            for e in beam:
-                e[0].entry = e
         self.beam, self.t = beam, self.t + len(rows)
 
     def hypotheses(self) -> list[tuple[tuple[int, ...], float, float, float]]:
