@@ -102,7 +102,11 @@ def test_decode_with_an_lm_reports_agreement_reference_and_streaming(tmp_path: P
     assert "pruned vs exact (best differs)" in figures["agreement"]
     streaming = figures["streaming"]
     assert streaming["chunk_ms"] == 40 and streaming["equal_to_offline"] is True
+    assert streaming["beam_size"] == 4 and streaming["cer"] == streaming["offline_cer"]
     assert _figure(streaming["mean_chunk_cpu_ms"]) and _figure(streaming["p95_chunk_cpu_ms"])
     if "emg2qwerty reference" in names:  # with the kenlm package
         assert names[-2:] == ["beam+lm emg2qwerty-style", "emg2qwerty reference"]
         assert "ours vs emg2qwerty reference" in figures["agreement"]
+        speedup = figures["speedup_vs_reference"]
+        assert set(speedup) == {"beam+lm", "beam+lm exact", "beam+lm emg2qwerty-style"}
+        assert all(_figure(v) for v in speedup.values())

@@ -7,17 +7,18 @@ decodes (seconds of signal per CPU second; sEMG) or CPU milliseconds per line (H
 machine, the torch threads and the commit. Speeds come from process CPU time, so that a shared
 machine's load does not count.
 
-With an LM and the python backend it also feeds the beam search + LM 5 frames (40 ms of sEMG)
-at a time, as streaming does, and prints the CPU milliseconds per chunk; and it runs the same
-search with no threshold pruning
+With an LM and the python backend it also feeds the beam search + LM (beam
+``--stream-beam-size``, default 20) 5 frames (40 ms of sEMG) at a time, as streaming does, and
+prints the CPU milliseconds per chunk (the search, its stable labels and its tentative tail) and
+the streamed and offline CER at that beam; and it runs the same search with no threshold pruning
 (``beam+lm exact``) and prints on how many items the best hypothesis differs. On sEMG, when the
 ``kenlm`` package is installed, it runs a reference formulation of the emg2qwerty decoder
 (``bench/reference_decoder.py``) beside keyscribe's search in the reference's LM convention
 (``lm_style="emg2qwerty"``, top-10, no thresholds) on the same emissions and LM, and prints on how
-many items their outputs differ.
+many items their outputs differ and how many times faster each beam + LM row is.
 
     keyscribe bench decode CHECKPOINT DATA [--lm LM.arpa] [--beam-size 50] [--threads 1]
-        [--backends flashlight,python] [--max-items N] [--json [PATH]]
+        [--stream-beam-size 20] [--backends flashlight,python] [--max-items N] [--json [PATH]]
     keyscribe bench decode --simulate 120 [--lm LM.arpa] ...
     keyscribe bench decode --quick      # 4 s simulated, beam 4 (the test suite's)
 
@@ -166,27 +167,38 @@ def _streaming_latency(
     chunk_frames: int = 5,
 ) -> dict[str, Any]:
     """Beam search + LM fed ``chunk_frames`` frames at a time (5 frames of 8 ms: a 40 ms chunk):
-    CPU milliseconds per chunk (search and stable output), and whether the end equals offline."""
+    CPU milliseconds per chunk (the search, its stable labels and tentative tail), the streamed
+    and offline CER, and whether the streamed output equals offline's."""
     import time
 
     from keyscribe import builders
     from keyscribe.decoding.beam import BeamOptions
+    from keyscribe.metrics import EditCounts, hypothesis_tokens
 
     options = BeamOptions(beam_size, lm_weight=weight, insertion_bonus=bonus, backend="python")
     decoder = builders.build_beam_decoder(get_domain(domain), alphabet, lm, options)
-    per_chunk, equal = [], True
-    for lp, _, _ in items:
+    decoder.decode(np.asarray(items[0][0][:50], dtype=np.float64))  # warm-up: loads the LM
+    as_text = get_domain(domain).exact_text
+    per_chunk, equal, streamed, offline = [], True, EditCounts(), EditCounts()
+    for lp, reference, _ in items:
         frames = np.asarray(lp, dtype=np.float64)
         search = decoder.stream()
         for start in range(0, len(frames), chunk_frames):
             tick = time.thread_time()
             search.advance(frames[start : start + chunk_frames])
             search.stable()
+            search.tentative()
             per_chunk.append(time.thread_time() - tick)
-        equal &= search.hypotheses()[0][0] == decoder.decode(frames)[0].label_ids
+        labels, whole = list(search.hypotheses()[0][0]), list(decoder.decode(frames)[0].label_ids)
+        equal &= labels == whole
+        streamed.add(reference, hypothesis_tokens(labels, alphabet, as_text=as_text))
+        offline.add(reference, hypothesis_tokens(whole, alphabet, as_text=as_text))
     ms = 1000 * np.asarray(per_chunk)
     frame_ms = 1000 * sum(s for *_, s in items) / sum(len(lp) for lp, *_ in items)
     return {
+        "beam_size": beam_size,
+        "cer": round(streamed.rate, 2),
+        "offline_cer": round(offline.rate, 2),
         "chunk_ms": round(chunk_frames * frame_ms, 3),
         "chunks": len(ms),
         "mean_chunk_cpu_ms": round(float(ms.mean()), 3),
@@ -206,6 +218,7 @@ def run(
     backends: list[str],
     max_items: int | None,
     simulate: float = 0.0,
+    stream_beam_size: int = 20,
 ) -> dict[str, Any]:
     from keyscribe.decoding.greedy import decode_greedy
     from keyscribe.metrics import EditCounts, hypothesis_tokens
@@ -257,7 +270,7 @@ def run(
     streaming = None
     if timed and lm and "python" in backends:
         streaming = _streaming_latency(
-            domain, alphabet, lm, beam_size, lm_weight, insertion_bonus, items
+            domain, alphabet, lm, stream_beam_size, lm_weight, insertion_bonus, items
         )
     agreement = {}
     pairs = [
@@ -272,6 +285,14 @@ def run(
         if a in outputs and b in outputs:
             same = sum(x == y for x, y in zip(outputs[a], outputs[b], strict=True))
             agreement[label] = f"{len(items) - same} of {len(items)} items differ"
+    # how many times faster than the reference formulation, by CPU time on the same emissions
+    cpu = {r["decoder"]: r["cpu_seconds"] for r in rows if r["backend"] == "python"}
+    reference_cpu = cpu.get("emg2qwerty reference")
+    speedup = {
+        name: round(reference_cpu / cpu[name], 1)
+        for name in ("beam+lm", "beam+lm exact", "beam+lm emg2qwerty-style")
+        if reference_cpu and cpu.get(name)
+    }
     return {
         "checkpoint": checkpoint or f"simulated posteriors ({simulate} s)",
         "data": data,
@@ -286,6 +307,7 @@ def run(
         "machine": machine_info(),
         "results": rows,
         "agreement": agreement,
+        "speedup_vs_reference": speedup,
         "streaming": streaming,
     }
 
@@ -304,14 +326,25 @@ def print_table(out: dict[str, Any]) -> None:
     print(table(["decoder", "backend", "CER %", "frames/s", speed.replace("_", " ")], rows))
     for label, value in out["agreement"].items():
         print(f"# {label}: {value}")
+    if out.get("speedup_vs_reference"):
+        ratios = ", ".join(f"{k} {v:g}x" for k, v in out["speedup_vs_reference"].items())
+        print(f"# speed, ours vs emg2qwerty reference (CPU time, same emissions and LM): {ratios}")
     if out.get("streaming"):
         st = out["streaming"]
         print(
-            f"# streaming beam+lm (python, beam {out['beam_size']}), CPU ms per "
-            f"{st['chunk_ms']:g} ms chunk: mean {st['mean_chunk_cpu_ms']}, p95 "
-            f"{st['p95_chunk_cpu_ms']}, max {st['max_chunk_cpu_ms']}; equal to offline: "
-            f"{st['equal_to_offline']}"
+            f"# streaming beam+lm (python, beam {st['beam_size']}), CPU ms per "
+            f"{st['chunk_ms']:g} ms chunk (search, stable and tentative labels): mean "
+            f"{st['mean_chunk_cpu_ms']}, p95 {st['p95_chunk_cpu_ms']}, max "
+            f"{st['max_chunk_cpu_ms']}; CER {st['cer']} % streamed, {st['offline_cer']} % offline "
+            f"(same beam); equal to offline: {st['equal_to_offline']}"
         )
+
+
+def _beam(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a beam holds at least one hypothesis, got {text!r}")
+    return value
 
 
 def get_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -326,7 +359,10 @@ def get_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--simulate", type=float, default=0.0, help="seconds of simulated sEMG instead"
     )
     parser.add_argument("--lm", default=None, help="character LM (ARPA or KenLM .bin) for beam+lm")
-    parser.add_argument("--beam-size", type=int, default=50)
+    parser.add_argument("--beam-size", type=_beam, default=50)
+    parser.add_argument(
+        "--stream-beam-size", type=_beam, default=20, help="beam of the streaming measurement"
+    )
     parser.add_argument("--lm-weight", type=float, default=2.0)
     parser.add_argument("--insertion-bonus", type=float, default=2.0)
     parser.add_argument("--backends", default="flashlight,python")
@@ -339,6 +375,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = get_args(argv)
     if args.quick:
         args.simulate, args.beam_size = args.simulate or 4.0, 4
+        args.stream_beam_size = min(args.stream_beam_size, 4)
     if not args.simulate and not (args.checkpoint and args.data):
         raise SystemExit("give CHECKPOINT DATA, or --simulate SECONDS, or --quick")
     set_threads(args.threads)
@@ -352,5 +389,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [b for b in args.backends.split(",") if b],
         args.max_items,
         args.simulate,
+        args.stream_beam_size,
     )
     return emit(out, args.json, print_table)
