@@ -125,6 +125,9 @@ def _ort_session(source: str | Path | bytes):  # -> onnxruntime.InferenceSession
         ) from None
     options = ort.SessionOptions()
     options.log_severity_level = 3  # no warnings about unused initialisers
+    # as many threads as torch (``--threads``): ONNX Runtime's own default is every core
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
     if isinstance(source, Path | str):
         if not Path(source).is_file():
             raise CheckpointError(source, "ONNX model not found")
