@@ -45,6 +45,9 @@ def test_quick_run_produces_figures(
         comparison = figures["tdsconv_vs_reference"]
         assert comparison["max_abs_diff"] < 1e-4  # numerics, not speed
         assert all(_figure(comparison[k]) for k in ("whole_model_speedup", "encoder_speedup"))
+        roofline = comparison["roofline"]  # both formulations do the same arithmetic
+        assert roofline["flops_per_step"]["ours"] == roofline["flops_per_step"]["reference"] > 0
+        assert all(_figure(roofline[k]) for k in ("best_possible_speedup", "ours_share_of_least"))
     elif name == "deformable":
         assert {r["net"] for r in figures["layers"]} == {"crnn", "lstm"}
         assert len(figures["layers"]) == 7 + 5
