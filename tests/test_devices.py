@@ -61,6 +61,70 @@ def test_recognizer_on_auto_gives_the_cpu_results(
     assert report.items == 3 and report.cer == api.evaluate(checkpoint, sessions).cer
 
 
+def _on_a_terminal(*args: str) -> str:
+    """What ``keyscribe ARGS`` writes to stderr when stderr is a terminal (a pseudo-terminal)."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    code = "from keyscribe.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=follower
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: all read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert done.returncode == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bars_on_a_terminal_only_without_json(checkpoint: Path, sessions: Path) -> None:
+    """evaluate over many sessions and transcribe over a folder or many files show a bar on a
+    terminal; --json keeps them quiet, and so does a stderr that is no terminal."""
+    files = [str(sessions / f"s{i}.hdf5") for i in range(3)]
+    runs = {  # what the bar counts
+        "sessions": ["evaluate", str(checkpoint), str(sessions)],
+        "sessions ": ["transcribe", str(checkpoint), str(sessions)],
+        "inputs": ["transcribe", str(checkpoint), *files],
+    }
+    for counted, args in runs.items():
+        bar = f"{counted.strip()}:"
+        shown = _on_a_terminal(*args)
+        assert bar in shown and "/3" in shown, shown
+        assert bar not in _on_a_terminal(*args, "--json"), args
+        piped = _cli(*args)
+        assert piped.returncode == 0 and piped.stderr == "", args
+
+
+def test_sessions_go_in_batches_of_chunks(
+    checkpoint: Path, sessions: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--batch-size for sEMG: that many chunks of a session per network call, same results."""
+    from keyscribe.emg.streaming import chunked
+
+    monkeypatch.setattr(chunked, "CHUNK_FRAMES", 50)  # ~340 output frames a session: 7 chunks
+    results: dict[int, list] = {}
+    calls: dict[int, list[int]] = {}
+    for batch in (1, 4):
+        recognizer = api.load_model(checkpoint)
+        calls[batch] = seen = []
+        recognizer.model.register_forward_hook(
+            lambda m, args, out, seen=seen: seen.append(args[0].shape[0])
+        )
+        results[batch] = [r.to_json() for r in recognizer.transcribe(sessions, batch_size=batch)]
+    assert set(calls[1]) == {1} and max(calls[4]) == 4 and len(calls[4]) < len(calls[1])
+    keys = ("id", "text", "label_ids", "confidences")
+    assert [[r[k] for k in keys] for r in results[1]] == [[r[k] for k in keys] for r in results[4]]
+
+
 def test_progress_bar_only_when_enabled(capsys: pytest.CaptureFixture[str]) -> None:
     assert list(progress(range(3), 3, "items", False)) == [0, 1, 2]
     assert capsys.readouterr().err == ""
@@ -84,7 +148,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_device_and_batch_size(checkpoint: Path, sessions: Path) -> None:
-    done = _cli("evaluate", str(checkpoint), str(sessions), "--device", "auto", "--batch-size", "2", "--json")
+    done = _cli(
+        "evaluate",
+        str(checkpoint),
+        str(sessions),
+        "--device",
+        "auto",
+        "--batch-size",
+        "2",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["items"] == 3
     assert "sessions" not in done.stderr  # --json (and no terminal): no progress bar
@@ -94,11 +167,14 @@ def test_cli_device_and_batch_size(checkpoint: Path, sessions: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: --device cuda works")
 def test_cli_cuda_without_a_gpu_is_one_line(checkpoint: Path, sessions: Path) -> None:
-    for command in ("evaluate", "transcribe"):
+    for command in ("evaluate", "transcribe", "stream"):
         target = sessions if command == "evaluate" else sessions / "s0.hdf5"
-        done = _cli(command, str(checkpoint), str(target), "--device", "cuda")
+        done = _cli(command, str(checkpoint), str(target), "--device", "cuda", "--batch-size", "2")
         assert done.returncode == 2, done.stderr
-        assert done.stderr == "keyscribe: error: --device cuda: torch sees no CUDA GPU here (try --device auto)\n"
+        assert (
+            done.stderr
+            == "keyscribe: error: --device cuda: torch sees no CUDA GPU here (try --device auto)\n"
+        )
 
 
 def test_precision_after_the_device(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:

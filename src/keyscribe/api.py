@@ -51,11 +51,13 @@ def stream(
     lm: str | Path | None = "auto",
     beam_options: Any = None,
     device: str = "cpu",
+    batch_size: int = 16,
 ) -> dict[str, Any]:
     """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
     state, see emg/streaming/): per-chunk compute time, latency, CER vs the reference and vs
     offline decoding. ``options``: a ``StreamingOptions``; ``on_text`` gets each new piece of text;
-    ``decoder``, ``lm``, ``beam_options``: as ``Recognizer.use_decoder`` takes them."""
+    ``decoder``, ``lm``, ``beam_options``: as ``Recognizer.use_decoder`` takes them;
+    ``batch_size``: chunks per network call of the offline decoding (the stream sends one)."""
     session = Path(session)
     if not session.exists():  # before loading the model: a wrong path should fail fast
         raise DataError(session, "file not found")
@@ -68,7 +70,7 @@ def stream(
         .use_decoder(decoder, lm, beam_options)
     )
     return replay_session(
-        recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text
+        recognizer, session, chunk_ms, options or StreamingOptions(), realtime, on_text, batch_size
     )
 
 

@@ -51,10 +51,11 @@ class DomainSpec:
     lm_view: Callable[[Alphabet], Any] | None = None
     # what ``lm="auto"`` means for beam search: "default" (the default English LM) or None
     default_lm: str | None = None
-    # (recognizer, dataset) -> [(label item, log-probs (time', classes), length, seconds)] for
-    # items the domain decodes whole in its own way (long sEMG sessions), or None
+    # (recognizer, dataset, batch size) -> [(label item, log-probs (time', classes), length,
+    # seconds)] for items the domain decodes whole in its own way (long sEMG sessions: the batch
+    # size counts chunks of a session per network call), or None
     whole_item_log_probs: (
-        Callable[[Any, Any], Sequence[tuple[Sample, Any, int, float]] | None] | None
+        Callable[[Any, Any, int], Sequence[tuple[Sample, Any, int, float]] | None] | None
     ) = None
     # (cfg, item) -> seconds of signal the item holds, for real-time factors; None: items have
     # no duration (line images)

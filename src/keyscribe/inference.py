@@ -282,12 +282,13 @@ class Recognizer:
 
     def results(self, dataset: Any, batch_size: int = 16) -> list[Transcription]:
         """Results for every item, in dataset order. Items with ``widths`` (HTR lines) are decoded
-        in width-sorted batches; items the domain decodes whole (sEMG sessions) its own way."""
+        in width-sorted batches of ``batch_size``; items the domain decodes whole (sEMG sessions)
+        its own way (``batch_size`` chunks of a session per network call)."""
         n = len(dataset)
         widths = getattr(dataset, "widths", None)
         whole = self.spec.whole_item_log_probs
         if widths is None and whole is not None:
-            decoded = whole(self, dataset)
+            decoded = whole(self, dataset, batch_size)
             if decoded is not None:
                 return [self.describe(item, lp, length, s) for item, lp, length, s in decoded]
         if widths is None:

@@ -170,3 +170,72 @@ def test_scores_are_normalised_log_probabilities(tmp_path, monkeypatch, capsys):
         results.append(json.loads(out))
     assert results[0]["label_ids"] == results[1]["label_ids"] == text_to_labels("hi")
     assert results[0]["score"] == pytest.approx(results[1]["score"])
+
+
+def test_several_files_in_batches_as_one_by_one(tmp_path, monkeypatch, capsys):
+    """Greedy in padded batches on the device and beam search file by file give each file what
+    decoding it alone gives; results come back in the order given, each naming its file."""
+    texts = ["the", "a", "quick", "", "fox"]  # different lengths, one with no frame at all
+    paths = []
+    for i, text in enumerate(texts):
+        paths.append(tmp_path / f"{i}.npy")
+        emissions = spelled(text) if text else np.zeros((0, EMG_ALPHABET.num_classes))
+        np.save(paths[-1], emissions)
+    for decoder in ("greedy", "beam"):
+        alone = []
+        for path in paths:
+            args = ["decode", path, "--domain", "emg", "--decoder", decoder, "--json"]
+            code, out, err = run_cli(args, monkeypatch, capsys)
+            assert code == 0, err
+            alone.append(json.loads(out))
+        for batch in ("1", "2", "16"):
+            args = ["decode", *paths, "--domain", "emg", "--decoder", decoder, "--json"]
+            code, out, err = run_cli(
+                [*args, "--batch-size", batch, "--device", "cpu"], monkeypatch, capsys
+            )
+            assert code == 0, err
+            together = json.loads(out)
+            assert [r.pop("emissions") for r in together] == [str(p) for p in paths]
+            assert [r["text"] for r in together] == texts
+            for one, many in zip(alone, together, strict=True):
+                assert one["label_ids"] == many["label_ids"] and one["text"] == many["text"]
+                assert many["score"] == pytest.approx(one["score"], abs=1e-9)
+    assert err == ""  # no terminal here: no progress bar
+
+
+def test_greedy_batch_equals_greedy_hypothesis():
+    from keyscribe.decoding.saved import greedy_hypothesis
+    from keyscribe.saved_batches import greedy_batch
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(n, EMG_ALPHABET.num_classes)) * 4 for n in (7, 0, 30, 1)]
+    arrays[2][:, BLANK] += 6  # mostly blanks: labels between them
+    batched = greedy_batch(arrays, EMG_ALPHABET, torch.device("cpu"))
+    for array, hyp in zip(arrays, batched, strict=True):
+        single = greedy_hypothesis(array, EMG_ALPHABET)
+        assert hyp.label_ids == single.label_ids and hyp.text == single.text
+        assert hyp.score == pytest.approx(single.score, abs=1e-9)
+
+
+def test_a_bad_file_among_several_is_named(tmp_path, monkeypatch, capsys):
+    good, bad = tmp_path / "good.npy", tmp_path / "bad.npy"
+    np.save(good, spelled("ab"))
+    np.save(bad, np.zeros((3, 5)))
+    code, out, err = run_cli(
+        ["decode", good, bad, "--domain", "emg", "--json"], monkeypatch, capsys
+    )
+    assert code == 2 and out == ""
+    assert err == f"keyscribe: error: {bad}: has 5 classes per frame, the alphabet has 99\n"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: --device cuda works")
+def test_decode_on_cuda_without_a_gpu_is_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "ab.npy"
+    np.save(path, spelled("ab"))
+    code, _, err = run_cli(
+        ["decode", path, "--domain", "emg", "--device", "cuda"], monkeypatch, capsys
+    )
+    assert code == 2
+    assert (
+        err == "keyscribe: error: --device cuda: torch sees no CUDA GPU here (try --device auto)\n"
+    )

@@ -141,6 +141,22 @@ def test_cli_stream_json(checkpoint: Path, session: Path, monkeypatch, capsys) -
     assert result["cer"] == result["offline_cer"] and result["reference_text"] == "a b"
 
 
+def test_cli_stream_batch_size_governs_the_offline_pass(
+    checkpoint: Path, session: Path, monkeypatch, capsys
+) -> None:
+    runs = {}
+    for batch in ("1", "4"):
+        args = ["stream", checkpoint, session, "--batch-size", batch, "--json"]
+        code, out, err = run_cli(args, monkeypatch, capsys)
+        assert code == 0, err
+        runs[batch] = json.loads(out)
+    assert runs["1"]["offline_text"] == runs["4"]["offline_text"] and runs["4"]["equal_to_offline"]
+    code, _, err = run_cli(
+        ["stream", checkpoint, session, "--batch-size", "0"], monkeypatch, capsys
+    )
+    assert code == 2 and "--batch-size" in err
+
+
 def test_cli_stream_realtime_paces_chunks(
     checkpoint: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:

@@ -30,8 +30,11 @@ def test_streamed_equals_whole(tmp_path: Path, emg_ckpt: Path) -> None:
     recognizer = api.load_model(emg_ckpt)
     dataset = recognizer.dataset(path)
     whole, whole_length = recognizer.log_probs(dataset[0])  # the session read whole
-    for chunk in (97, 300, 100_000):
-        streamed, length = streamed_log_probs(recognizer.model, dataset, 64, 16, chunk_frames=chunk)
+    # batches of chunks (the last chunk shorter, in a call of its own) change nothing either
+    for chunk, batch in ((97, 1), (97, 5), (300, 1), (300, 4), (100_000, 3)):
+        streamed, length = streamed_log_probs(
+            recognizer.model, dataset, 64, 16, chunk_frames=chunk, batch_size=batch
+        )
         assert length == whole_length and streamed.shape == whole[:length].shape
         torch.testing.assert_close(streamed, whole[:length], rtol=0, atol=1e-5)  # float32 conv sums
         assert torch.equal(streamed.argmax(-1), whole[:length].argmax(-1))
@@ -125,7 +128,9 @@ def test_long_session_of_bidirectional_model_is_windowed(tmp_path: Path, monkeyp
     dataset = recognizer.dataset(path)
     whole, n = recognizer.log_probs(dataset[0])
     sizes = _read_sizes(monkeypatch)
-    assert whole_session.carried_state_log_probs(recognizer, dataset) is None  # short: read whole, exact
+    assert (
+        whole_session.carried_state_log_probs(recognizer, dataset) is None
+    )  # short: read whole, exact
     monkeypatch.setattr(whole_session, "LONG_SESSION_S", 20.0)  # this 37.5 s session is now "long"
     windowed, length = whole_session.carried_state_log_probs(recognizer, dataset)
     assert max(sizes) <= whole_session.READ_SECONDS * 2000 < 75_000

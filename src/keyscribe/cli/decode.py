@@ -1,4 +1,4 @@
-"""``keyscribe decode``: greedy or beam search on saved log-probabilities (``.npy``)."""
+"""``keyscribe decode``: greedy or beam search on saved log-probabilities (``.npy`` files)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from keyscribe.cli.app import app, print_json
 @app.command()
 def decode(
     emissions: Annotated[
-        Path, typer.Argument(help="A .npy of (time, classes) log-probabilities, float32 or 64.")
+        list[Path],
+        typer.Argument(
+            help="One or more .npy files of (time, classes) log-probabilities, float32 or 64."
+        ),
     ],
     domain: Annotated[
         str | None,
@@ -44,18 +47,43 @@ def decode(
     backend: Annotated[
         str, typer.Option("--backend", help="auto, python, or flashlight.")
     ] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where greedy decoding takes its best paths: cpu (default: saved log-probs are "
+            "already on it), cuda[:N] or auto. Beam search runs on the CPU.",
+        ),
+    ] = "cpu",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Files read and checked together; greedy decodes them in one padded batch on "
+            "--device, beam search one by one.",
+        ),
+    ] = 16,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object (a list of them for several files)."),
+    ] = False,
 ) -> None:
-    """Decode saved log-probabilities from any model: label ids, text and score (and n-best)."""
-    from keyscribe.decoding.saved import decode_saved
+    """Decode saved log-probabilities from any model: label ids, text and score (and n-best).
+    Several files: one result per file, in order (a progress bar on a terminal, none with
+    --json)."""
+    from keyscribe.decoding.saved import saved_decoder
+    from keyscribe.devices import resolve_device
+    from keyscribe.progress import wanted
+    from keyscribe.saved_batches import decode_files
 
-    result = decode_saved(
-        emissions,
-        domain=domain,
-        alphabet_from=alphabet,
-        decoder=decoder,
-        lm=None if lm == "none" else lm,
-        options={
+    where = resolve_device(device)
+    labels, beam = saved_decoder(
+        domain,
+        alphabet,
+        decoder,
+        None if lm == "none" else lm,
+        {
             "lm_style": lm_style,
             "beam_size": beam_size,
             "top_k": top_k,
@@ -67,10 +95,20 @@ def decode(
             "backend": backend,
         },
     )
+    several = len(emissions) > 1
+    results = decode_files(emissions, labels, beam, where, batch_size, wanted(as_json) and several)
     if as_json:
-        print_json(result)
+        if several:
+            print_json(
+                [{"emissions": str(p), **r} for p, r in zip(emissions, results, strict=True)]
+            )
+        else:
+            print_json(results[0])
         return
-    typer.echo(result["text"])
-    if len(result["nbest"]) > 1:
-        for rank, hyp in enumerate(result["nbest"], 1):
-            typer.echo(f"{rank:3d}  {hyp['score']:10.3f}  {hyp['text']!r}")
+    for path, result in zip(emissions, results, strict=True):
+        if several:
+            typer.echo(f"== {path}")
+        typer.echo(result["text"])
+        if len(result["nbest"]) > 1:
+            for rank, hyp in enumerate(result["nbest"], 1):
+                typer.echo(f"{rank:3d}  {hyp['score']:10.3f}  {hyp['text']!r}")

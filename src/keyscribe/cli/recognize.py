@@ -11,35 +11,12 @@ import typer
 
 from keyscribe.cli import lm as dec
 from keyscribe.cli.app import app, print_json
-
-CHECKPOINT_HELP = (
-    "A .ckpt from keyscribe or emg2qwerty (a pickle: trusted files only), a .safetensors file, "
-    "or a bundled model's name (keyscribe models)."
+from keyscribe.cli.options import (
+    CHECKPOINT_HELP,
+    BatchSizeOption,
+    DeviceOption,
+    PrecisionOption,
 )
-
-PrecisionOption = Annotated[
-    str,
-    typer.Option(
-        "--precision",
-        help="Network precision: fp32, bf16 (fast on CPUs with bf16 instructions) or int8 "
-        "(dynamically quantised Linear layers).",
-    ),
-]
-
-
-DeviceOption = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="Where the network runs: cpu, cuda[:N] or auto (a GPU when torch sees one, else the CPU).",
-    ),
-]
-BatchSizeOption = Annotated[
-    int,
-    typer.Option(
-        "--batch-size", min=1, help="Items per network call (HTR lines; sEMG sessions go whole)."
-    ),
-]
 
 
 @app.command()
@@ -314,6 +291,16 @@ def stream(
             "transfers), cuda[:N] or auto.",
         ),
     ] = "cpu",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Chunks (~33 s) per network call in the offline decoding the stream is compared "
+            "with (TDSConv); the stream itself sends one --chunk-ms chunk per call, as a live "
+            "source does.",
+        ),
+    ] = 16,
 ) -> None:
     """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
     causal models, a sliding window for bidirectional ones) and print text as it comes, then
@@ -340,6 +327,7 @@ def stream(
         lm,
         dec.beam_overrides(beam_size, top_k, lm_weight, insertion_bonus, backend="python"),
         device,
+        batch_size,
     )
     if as_json:
         print_json(results)

@@ -92,18 +92,17 @@ def hypothesis_json(hyp: Hypothesis) -> dict[str, Any]:
     return {"label_ids": list(hyp.label_ids), "text": hyp.text, "score": hyp.score}
 
 
-def decode_saved(
-    path: str | Path,
+def saved_decoder(
     domain: str | None = None,
     alphabet_from: str | Path | None = None,
     decoder: str = "beam",
     lm: str | Path | None = None,
     options: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``keyscribe decode``: a ``.npy`` of log-probabilities -> ``{"label_ids", "text", "score",
-    "nbest": [...]}``. The alphabet is the domain's own (sEMG's keys) or a model's
-    (``alphabet_from``: any checkpoint ``load_model`` reads; HTR models need one). ``options``:
-    ``BeamOptions`` fields; a None insertion bonus is 2 with an LM and 0 without."""
+) -> tuple[Alphabet, BeamDecoder | None]:
+    """The alphabet saved log-probabilities follow and the beam search to run on them (None:
+    greedy). The alphabet is the domain's own (sEMG's keys) or a model's (``alphabet_from``: any
+    checkpoint ``load_model`` reads; HTR models need one). ``options``: ``BeamOptions`` fields; a
+    None insertion bonus is 2 with an LM and 0 without."""
     from keyscribe import builders
     from keyscribe.decoding.beam import BeamOptions
     from keyscribe.domain import get_domain
@@ -129,21 +128,17 @@ def decode_saved(
         )
     else:
         alphabet = spec.fixed_alphabet
-    emissions = load_emissions(path, alphabet.num_classes)
-    beam = None
-    if decoder == "beam":
-        fields = {k: v for k, v in (options or {}).items() if v is not None}
-        fields.setdefault("insertion_bonus", 2.0 if lm is not None else 0.0)
-        try:
-            beam_options = BeamOptions(**fields)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(None, f"beam options: {exc}") from None
-        if lm is not None and lm != "default" and not Path(lm).is_file():
-            raise DataError(lm, "language model not found")
-        try:
-            beam = builders.build_beam_decoder(spec, alphabet, lm, beam_options)
-        except ValueError as exc:
-            raise DataError(lm, str(exc)) from None
-    hyps = decode_emissions(emissions.log_probs, alphabet, beam)
-    best = hyps[0]
-    return {**hypothesis_json(best), "nbest": [hypothesis_json(h) for h in hyps]}
+    if decoder == "greedy":
+        return alphabet, None
+    fields = {k: v for k, v in (options or {}).items() if v is not None}
+    fields.setdefault("insertion_bonus", 2.0 if lm is not None else 0.0)
+    try:
+        beam_options = BeamOptions(**fields)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(None, f"beam options: {exc}") from None
+    if lm is not None and lm != "default" and not Path(lm).is_file():
+        raise DataError(lm, "language model not found")
+    try:
+        return alphabet, builders.build_beam_decoder(spec, alphabet, lm, beam_options)
+    except ValueError as exc:
+        raise DataError(lm, str(exc)) from None

@@ -7,6 +7,8 @@ the per-frame spectrogram norm and rotation-invariant MLP, and the TDSConv encod
 frame ``t`` reads input frames ``[t, t + trim]`` (valid convolutions, no stride). Each chunk of
 output frames ``[o0, o1)`` therefore reads input frames ``[o0, o1 + trim)`` and samples
 ``[o0*hop, (o1+trim-1)*hop + n_fft)``: chunks overlap by ``trim`` frames and nothing else changes.
+Chunks are independent, so ``batch_size`` of them (all but the last the same length) go through the
+network in one call: what ``--batch-size`` buys on a GPU for sEMG sessions.
 Other encoders go through ``whole_session.carried_state_log_probs``: streamed with carried state where they are
 causal (exact), in overlapping windows where they see the future and the session is long
 (approximate), read whole otherwise.
@@ -48,10 +50,13 @@ def streamed_log_probs(
     dataset: WindowedSessionDataset,
     n_fft: int,
     hop_length: int,
-    chunk_frames: int = CHUNK_FRAMES,
+    chunk_frames: int | None = None,
+    batch_size: int = 1,
 ) -> tuple[Tensor, int]:
     """Log-probs ``(time', classes)`` and their length for the whole session of ``dataset``, chunk
-    by chunk; a session too short for one output frame raises DataError naming it."""
+    by chunk (``chunk_frames`` output frames, default ``CHUNK_FRAMES``), ``batch_size`` chunks per
+    network call; a session too short for one output frame raises DataError naming it."""
+    chunk_frames = chunk_frames or CHUNK_FRAMES
     model.eval()
     session, path = dataset.session, Path(dataset.path)
     frames = max(0, (len(session) - n_fft) // hop_length + 1)
@@ -67,26 +72,30 @@ def streamed_log_probs(
         )
     device = module_device(model)  # inputs go where the model is; log-probs come back to the CPU
     log_probs: Tensor | None = None  # (total, classes), filled chunk by chunk (no concat copy)
-    for o0 in range(0, total, chunk_frames):
-        o1 = min(o0 + chunk_frames, total)
-        start, stop = o0 * hop_length, (o1 + trim - 1) * hop_length + n_fft
-        emg = check_finite(path, *session.read(start, stop), start, WINDOW_0)
-        inputs = dataset.transform(torch.from_numpy(emg))  # (o1 - o0 + trim, band, channel, freq)
-        lengths = torch.tensor([inputs.shape[0]], device=device)
-        out, _ = model(inputs[None].to(device), lengths)
-        if log_probs is None:
-            log_probs = torch.empty(total, out.shape[-1], dtype=out.dtype)
-        log_probs[o0:o1] = out[0].cpu()  # (o1 - o0, classes)
+    starts = list(range(0, total, chunk_frames))
+    for b in range(0, len(starts), max(1, batch_size)):
+        group = starts[b : b + max(1, batch_size)]
+        bounds = [(o0, min(o0 + chunk_frames, total)) for o0 in group]
+        chunks = []  # each (o1 - o0 + trim, band, channel, freq)
+        for o0, o1 in bounds:
+            start, stop = o0 * hop_length, (o1 + trim - 1) * hop_length + n_fft
+            emg = check_finite(path, *session.read(start, stop), start, WINDOW_0)
+            chunks.append(dataset.transform(torch.from_numpy(emg)))
+        # only the session's last chunk can be shorter: it goes alone, nothing is padded
+        ragged = chunks[-1].shape[0] != chunks[0].shape[0]
+        calls = [chunks[:-1], chunks[-1:]] if ragged else [chunks]
+        outs: list[Tensor] = []
+        for call in calls:
+            inputs = torch.stack(call).to(device)  # (chunks, frames, band, channel, freq)
+            lengths = torch.full((len(call),), call[0].shape[0], device=device)
+            out, _ = model(inputs, lengths)
+            outs.extend(out.cpu())
+        for (o0, o1), out in zip(bounds, outs, strict=True):
+            if log_probs is None:
+                log_probs = torch.empty(total, out.shape[-1], dtype=out.dtype)
+            log_probs[o0:o1] = out  # (o1 - o0, classes)
     tail = (frames - 1) * hop_length + n_fft  # samples after the last frame: checked, as whole
     if tail < len(session):
         check_finite(path, *session.read(tail, len(session)), tail, WINDOW_0)
     assert log_probs is not None  # total > 0: at least one chunk
     return log_probs, total
-
-
-LONG_SESSION_S = 3600.0
-"""Sessions longer than this (seconds) go through encoders that see the future (bidirectional
-RNNs, ConvResNet, Conformer) in overlapping windows of ``WINDOW_CONTEXT_MS`` past and future
-signal rather than whole: bounded memory, approximate. Shorter ones are read whole, exactly."""
-WINDOW_CONTEXT_MS = 10_000.0
-READ_SECONDS = 30.0  # signal read from disk and pushed per step

@@ -23,12 +23,15 @@ from keyscribe.errors import ConfigError, DataError
 from keyscribe.metrics import EditCounts
 
 
-def _offline(recognizer: Any, dataset: Any) -> Tensor:
-    """The session's offline log-probs ``(frames, classes)``: TDSConv in exact overlapping chunks,
-    other encoders on the session read whole, never through this module (what it is checked by)."""
+def _offline(recognizer: Any, dataset: Any, batch_size: int = 1) -> Tensor:
+    """The session's offline log-probs ``(frames, classes)``: TDSConv in exact overlapping chunks
+    (``batch_size`` per network call), other encoders on the session read whole, never through
+    this module (what it is checked by)."""
     if can_stream(recognizer.model, dataset):
         data = recognizer.config.data
-        log_probs, n = streamed_log_probs(recognizer.model, dataset, data.n_fft, data.hop_length)
+        log_probs, n = streamed_log_probs(
+            recognizer.model, dataset, data.n_fft, data.hop_length, batch_size=batch_size
+        )
     else:
         log_probs, n = recognizer.log_probs(dataset[0])
     return log_probs[:n]
@@ -51,11 +54,13 @@ def replay_session(
     options: StreamingOptions | None = None,
     realtime: bool = False,
     on_text: Callable[[str], None] | None = None,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
     """Feed a recorded session to a StreamingRecognizer in chunks of ``chunk_ms``, as fast as
     possible or (``realtime``) at the pace it was recorded; time each chunk, then decode the
-    session offline (the recognizer's decoder: greedy or beam search) and compare. ``on_text``
-    gets each chunk's new key glyphs (beam search: the stable ones)."""
+    session offline (the recognizer's decoder: greedy or beam search; ``batch_size`` chunks of
+    the session per network call) and compare. ``on_text`` gets each chunk's new key glyphs
+    (beam search: the stable ones)."""
     if chunk_ms <= 0:
         raise ConfigError(None, f"chunk length must be > 0 ms, got {chunk_ms}")
     stream = StreamingRecognizer(recognizer, options, keep_log_probs=True)  # refuses HTR models
@@ -84,7 +89,7 @@ def replay_session(
     if on_text is not None and text:
         on_text(text)
 
-    offline = _offline(recognizer, dataset)
+    offline = _offline(recognizer, dataset, batch_size)
     if stream.beam is not None:  # the same search over the offline frames at once
         beam = stream.beam
         found = prefix_beam_search(offline.double().numpy(), stream.blank, beam.options, beam.steps)

@@ -82,11 +82,11 @@ def carried_state_log_probs(
 
 
 def whole_session_results(
-    recognizer: Any, dataset: Any
+    recognizer: Any, dataset: Any, batch_size: int = 1
 ) -> list[tuple[Sample, Tensor, int, float]] | None:
     """Per whole session of ``dataset``: its label item, log-probs ``(time', classes)``, their
     length and the seconds they took, in bounded memory where the model allows it (TDSConv in
-    chunks, causal recurrent encoders with carried state, others in windows when a session is
+    chunks, ``batch_size`` chunks per network call; causal recurrent encoders with carried state, others in windows when a session is
     longer than ``LONG_SESSION_S``); the rest read whole. None when the items are windows of
     sessions, or the model runs in ONNX Runtime (no torch front end to stream)."""
     parts: list[Any] = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
@@ -101,7 +101,9 @@ def whole_session_results(
         start = time.perf_counter()
         data = recognizer.config.data
         if can_stream(model, part):
-            found = streamed_log_probs(model, part, data.n_fft, data.hop_length)
+            found = streamed_log_probs(
+                model, part, data.n_fft, data.hop_length, batch_size=batch_size
+            )
         else:
             found = carried_state_log_probs(recognizer, part)
         if found is None:
