@@ -3,6 +3,7 @@ torch sees no GPU, clear errors for a GPU that is not there, bars only when aske
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -61,47 +62,47 @@ def test_recognizer_on_auto_gives_the_cpu_results(
     assert report.items == 3 and report.cer == api.evaluate(checkpoint, sessions).cer
 
 
-def _on_a_terminal(*args: str) -> str:
-    """What ``keyscribe ARGS`` writes to stderr when stderr is a terminal (a pseudo-terminal)."""
-    import os
-    import pty
+class _Stream(io.StringIO):
+    """A stderr that says whether it is a terminal."""
 
-    leader, follower = pty.openpty()
-    code = "from keyscribe.cli import main; main()"
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=follower
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: all read
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert done.returncode == 0
-    return b"".join(chunks).decode(errors="replace")
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
 
 
-def test_progress_bars_on_a_terminal_only_without_json(checkpoint: Path, sessions: Path) -> None:
+def _stderr(monkeypatch: pytest.MonkeyPatch, terminal: bool, *args: str) -> str:
+    """What ``keyscribe ARGS`` (in this process) writes to a stderr that is or is not a terminal."""
+    from keyscribe.cli import main
+
+    stream = _Stream(terminal)
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(sys, "argv", ["keyscribe", *args])
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, stream.getvalue()
+    return stream.getvalue()
+
+
+def test_progress_bars_on_a_terminal_only_without_json(
+    checkpoint: Path, sessions: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """evaluate over many sessions and transcribe over a folder or many files show a bar on a
     terminal; --json keeps them quiet, and so does a stderr that is no terminal."""
     files = [str(sessions / f"s{i}.hdf5") for i in range(3)]
-    runs = {  # what the bar counts
-        "sessions": ["evaluate", str(checkpoint), str(sessions)],
-        "sessions ": ["transcribe", str(checkpoint), str(sessions)],
-        "inputs": ["transcribe", str(checkpoint), *files],
-    }
-    for counted, args in runs.items():
-        bar = f"{counted.strip()}:"
-        shown = _on_a_terminal(*args)
-        assert bar in shown and "/3" in shown, shown
-        assert bar not in _on_a_terminal(*args, "--json"), args
-        piped = _cli(*args)
-        assert piped.returncode == 0 and piped.stderr == "", args
+    runs = [  # what the bar counts, the command
+        ("sessions", ["evaluate", str(checkpoint), str(sessions)]),
+        ("sessions", ["transcribe", str(checkpoint), str(sessions)]),
+        ("inputs", ["transcribe", str(checkpoint), *files]),
+    ]
+    for counted, args in runs:
+        shown = _stderr(monkeypatch, True, *args)
+        assert f"{counted}:" in shown and "/3 " in shown, shown  # "0/3 [00:00<?" at the start
+        assert _stderr(monkeypatch, True, *args, "--json") == ""
+        assert _stderr(monkeypatch, False, *args) == ""
 
 
 def test_sessions_go_in_batches_of_chunks(
@@ -175,6 +176,19 @@ def test_cli_cuda_without_a_gpu_is_one_line(checkpoint: Path, sessions: Path) ->
             done.stderr
             == "keyscribe: error: --device cuda: torch sees no CUDA GPU here (try --device auto)\n"
         )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: --device cuda works")
+def test_train_on_cuda_without_a_gpu_stops_before_training(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = str(ROOT / "configs/emg/quickstart.yaml")
+    done = _cli("train", config, "--out", str(out), "--device", "cuda", "--max-steps", "1")
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr
+        == "keyscribe: error: --device cuda: torch sees no CUDA GPU here (try --device auto)\n"
+    )
+    assert not out.exists()
 
 
 def test_precision_after_the_device(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,7 +39,8 @@ def train(
         typer.Option(
             "--batch-size",
             min=1,
-            help="Items per call when scoring after training (training batches: data.batch_size).",
+            help="Items per network call when scoring after training: HTR lines, or ~33 s chunks "
+            "of an sEMG session (training batches: data.batch_size).",
         ),
     ] = 16,
 ) -> None:

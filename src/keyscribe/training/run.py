@@ -64,10 +64,12 @@ def train(
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from keyscribe.data.sampling import EpochSeeds
+    from keyscribe.devices import resolve_device
     from keyscribe.training.schedule_clock import ScheduleClock
     from keyscribe.training.system import CTCSystem
     from keyscribe.training.trainer import build_trainer
 
+    resolve_device(device)  # a GPU that is not there stops the run before it trains, not after
     run_dir = cfg.run_dir
     if resume and (done := _finished(run_dir, cfg)) is not None:
         log.info("%s: this run is complete; nothing to resume (results.json kept)", run_dir)
