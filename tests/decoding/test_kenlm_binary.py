@@ -88,3 +88,17 @@ def test_a_freshly_built_binary_loads(tmp_path):
     assert isinstance(scorer, KenLMScorer)
     _, score = scorer.step(scorer.start(), "a")
     assert score == pytest.approx(CharLM.load(arpa).score(BOS, "a"), abs=1e-5)
+
+
+def test_an_arpa_above_kenlms_compiled_order_loads_with_the_same_scores(tmp_path):
+    # the kenlm package reads up to KENLM_MAX_ORDER (6 unless rebuilt); keyscribe builds 8-grams
+    arpa = tmp_path / "eight.arpa"
+    build_arpa(["the cat sat on the mat", "a cat and a hat", "that is the thing"] * 3, 8, arpa)
+    scorer = load_scorer(arpa)
+    reference = CharLM.load(arpa)
+    assert scorer.order == reference.order == 8
+    state = scorer.start()
+    for token in "the ca":
+        state, score = scorer.step(state, token)
+    _, score = scorer.step(state, "t")
+    assert score == pytest.approx(reference.score(BOS + "the ca", "t"), abs=1e-5)

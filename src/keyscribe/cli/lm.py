@@ -119,7 +119,7 @@ LMOption = Annotated[
     str,
     typer.Option(
         "--lm",
-        help="Beam search LM: an ARPA file, 'default' (English), 'none'; auto: default for sEMG.",
+        help="Beam search LM: an ARPA file, a KenLM .bin (with the kenlm package), 'default' (English), 'none'; auto: default for sEMG.",
     ),
 ]
 BeamSizeOption = Annotated[int | None, typer.Option("--beam-size", help="Hypotheses kept (50).")]

@@ -2,7 +2,8 @@
 Python, or KenLM (the ``kenlm`` package) for ARPA and binary ``.bin`` files in native code.
 
 ``load_scorer(path)`` picks: a KenLM binary needs ``kenlm``; an ARPA file uses ``kenlm`` when it is
-installed (native code, same scores) unless ``native=False``, else keyscribe's reader.
+installed and can read it (native code, same scores) unless ``native=False``, else keyscribe's
+reader (any order: the ``kenlm`` package reads up to the order it was compiled for).
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def load_scorer(path: str | Path, native: bool = True) -> CharLMScorer | KenLMSc
         check_character_arpa(path)
         try:
             return KenLMScorer(path)
-        except (OSError, RuntimeError) as exc:
-            raise ValueError(f"KenLM cannot read it ({exc})") from None
+        except (OSError, RuntimeError):
+            # e.g. an order above the KENLM_MAX_ORDER the package was compiled with (6 by
+            # default, while `keyscribe lm build` makes 8-grams for HTR): the same scores in Python
+            pass
     return CharLMScorer(CharLM.load(path))
