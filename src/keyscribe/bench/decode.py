@@ -31,6 +31,7 @@ near-equal score, every other frame blank with small noise on the rest), as item
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,7 @@ def _streaming_latency(
     decoder.decode(np.asarray(items[0][0][:50], dtype=np.float64))  # warm-up: loads the LM
     as_text = get_domain(domain).exact_text
     per_chunk, equal, streamed, offline = [], True, EditCounts(), EditCounts()
+    gc.collect()  # as for the rows: no full collection left pending by earlier work
     for lp, reference, _ in items:
         frames = np.asarray(lp, dtype=np.float64)
         search = decoder.stream()
@@ -250,7 +252,10 @@ def run(
         for lp, reference, _ in items:
             found.append(decode(lp))
             counts.add(reference, hypothesis_tokens(found[-1], alphabet, as_text=as_text))
-        # every item decoded, repeated until 10 ms have passed (greedy on a short item is faster)
+        # every item decoded, repeated until 10 ms have passed (greedy on a short item is faster),
+        # from a clean collector: a full collection that earlier rows left pending walks every
+        # object in the process (torch's too) and would land on whichever row comes next
+        gc.collect()
         timing = measure(lambda decode=decode: [decode(lp) for lp, _, _ in items])
         per_s = ratio(frames, timing.cpu)
         row = {
