@@ -8,9 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from keyscribe.models import deformable
 from keyscribe.models.deformable import DeformConv2d, deform_conv2d
 
-METHODS = ["gather", "grid_sample"]
+HAS_NUMBA = deformable._kernel_module() is not None
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
+METHODS = ["gather", "grid_sample", pytest.param("kernel", marks=needs_numba)]
 
 
 def loop_deform_conv2d(x, offset, weight, bias, stride, padding, dilation):
@@ -170,12 +173,13 @@ def test_methods_agree_on_gradients():
     off = torch.randn(2, 18, 9, 14, dtype=torch.float64) * 2
     w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
     grads = []
-    for method in METHODS:
+    for method in ["gather", "grid_sample", *(["kernel"] if HAS_NUMBA else [])]:
         inputs = [t.clone().requires_grad_() for t in (x, off, w)]
         deform_conv2d(*inputs[:2], inputs[2], None, 1, 1, method=method).pow(2).sum().backward()
         grads.append([t.grad for t in inputs])
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b)
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other, strict=True):
+            torch.testing.assert_close(a, b)
 
 
 def test_bad_arguments():
@@ -189,6 +193,111 @@ def test_bad_arguments():
         deform_conv2d(torch.randn(1, 2, 1, 1), torch.zeros(1, 18, 1, 1), w)
     with pytest.raises(ValueError, match="method"):
         deform_conv2d(x, torch.zeros(1, 18, 5, 5), w, None, 1, 1, method="nope")
+
+
+def _grads(method, x, offset, weight, bias, stride=1, padding=1, dilation=1):
+    """Output and the gradients of (x, offset, weight, bias) of a weighted sum of the output."""
+    inputs = [t.detach().clone().requires_grad_() for t in (x, offset, weight, bias)]
+    out = deform_conv2d(*inputs, stride, padding, dilation, method=method)
+    probe = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view(out.shape)
+    (out * probe).sum().backward()
+    return [out.detach()] + [t.grad for t in inputs]
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    ("c", "o", "kernel", "stride", "padding", "dilation", "hw"),
+    [
+        (20, 7, 3, 1, 1, 1, (9, 23)),  # a vectorised block of 16 channels + 4 more
+        (16, 5, 3, 2, 0, 2, (12, 17)),
+        (1, 4, (2, 3), 1, (0, 1), 1, (6, 11)),  # the one-channel path
+        (33, 3, 1, 1, 0, 1, (5, 7)),
+    ],
+)
+def test_kernel_matches_torch_path_float32(
+    monkeypatch, c, o, kernel, stride, padding, dilation, hw
+):
+    """The compiled path against grid_sample (the reference) in float32: outputs and all four
+    gradients, offsets large enough that many points fall partly or wholly outside the image,
+    several tiles per image."""
+    monkeypatch.setattr(deformable._kernel_module(), "TILE_ELEMENTS", 200)
+    g = torch.Generator().manual_seed(7)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    pad = (padding, padding) if isinstance(padding, int) else padding
+    x = torch.randn(2, c, *hw, generator=g)
+    weight = torch.randn(o, c, kh, kw, generator=g)
+    bias = torch.randn(o, generator=g)
+    ho = _out(hw[0], kh, stride, pad[0], dilation)
+    wo = _out(hw[1], kw, stride, pad[1], dilation)
+    offset = 3.0 * torch.randn(2, 2 * kh * kw, ho, wo, generator=g)
+    args = (x, offset, weight, bias, stride, padding, dilation)
+    got, want = _grads("kernel", *args), _grads("grid_sample", *args)
+    for a, b, name in zip(got, want, ["out", "input", "offset", "weight", "bias"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@needs_numba
+def test_kernel_takes_channels_last_offsets_and_inputs_without_grad():
+    torch.manual_seed(8)
+    layer = DeformConv2d(16, 8, 3, padding=1)
+    layer.offset_conv.weight.data.normal_(std=0.3)
+    x = torch.randn(2, 16, 7, 19).to(memory_format=torch.channels_last)
+    offset = layer.offset_conv(x).detach()
+    want = deform_conv2d(x, offset, layer.weight, layer.bias, 1, 1, method="grid_sample")
+    offset.requires_grad_()
+    got = deform_conv2d(x, offset, layer.weight, layer.bias, 1, 1, method="kernel")
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    got.sum().backward()  # x needs no gradient: only the offsets' and the weights'
+    assert offset.grad is not None and torch.isfinite(offset.grad).all()
+    assert layer.weight.grad is not None and x.grad is None
+
+
+@needs_numba
+def test_kernel_propagates_nan_offsets():
+    """A NaN offset makes its outputs NaN (as in the torch paths), never a wild memory read."""
+    x = torch.randn(1, 16, 5, 6)
+    w = torch.randn(4, 16, 3, 3)
+    offset = torch.zeros(1, 18, 5, 6)
+    offset[0, 4, 2, 3] = float("nan")
+    offset[0, 5, 1, 1] = float("inf")
+    out = deform_conv2d(x, offset, w, None, 1, 1, method="kernel")
+    assert torch.isnan(out[0, :, 2, 3]).all() and torch.isnan(out[0, :, 1, 1]).all()
+    assert torch.isfinite(out[0, :, 0]).all()
+
+
+@needs_numba
+def test_kernel_under_bf16_autocast():
+    """Under CPU autocast the kernel computes in float32 and returns the input's dtype; the
+    gradients reach every parameter, finite and close to float32's."""
+    torch.manual_seed(9)
+    layer = DeformConv2d(16, 8, 3, padding=1)
+    layer.offset_conv.weight.data.normal_(std=0.1)
+    x = torch.randn(2, 16, 6, 20)
+    want = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = layer(x)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0.05, atol=0.1)  # the offsets come from bf16
+    got.square().sum().backward()
+    for p in layer.parameters():
+        assert p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
+    out = deform_conv2d(
+        x.bfloat16(), torch.zeros(2, 18, 6, 20), layer.weight.bfloat16(), None, 1, 1
+    )
+    assert out.dtype == torch.bfloat16
+
+
+def test_auto_picks_the_kernel_from_16_channels_and_falls_back_without_numba(monkeypatch):
+    x16, x8 = torch.zeros(1, 16, 4, 4), torch.zeros(1, 8, 4, 4)
+    assert deformable._auto_method(x8, 8) == "grid_sample"
+    assert deformable._auto_method(x16, 16) == ("kernel" if HAS_NUMBA else "grid_sample")
+    monkeypatch.setattr(deformable, "_kernel_module", lambda: None)
+    assert deformable._auto_method(x16, 16) == "grid_sample"
+    assert deformable._auto_method(torch.zeros(1, 64, 4, 4), 64) == "gather"
+    layer = DeformConv2d(16, 4, 3, padding=1)
+    assert layer(x16).shape == (1, 4, 4, 4)  # the torch path
+    with pytest.raises(ValueError, match="numba"):
+        deform_conv2d(x16, torch.zeros(1, 18, 4, 4), layer.weight, None, 1, 1, method="kernel")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

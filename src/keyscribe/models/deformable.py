@@ -10,11 +10,19 @@ exactly ``nn.Conv2d`` with zero padding). The offset channel layout ``(dy, dx)``
 one torchvision and the original implementation use.
 
 Implementation: the deformed "columns" (every input channel at every kernel cell's sampling
-point) are built in one vectorised call, then multiplied by the weights in one matmul. Two ways to
-build them, picked by channel count (``method="auto"``): ``F.embedding_bag`` over a channels-last
-table of pixels (4 weighted corners per point; wins with many channels) or ``F.grid_sample``
-(wins with few). Both have native forward and backward kernels on CPU and CUDA. Tried and dropped
-as slower on CPU: index_select + weighted sums, index_add_ backward, sparse CSR matmul. Figures in
+point) are multiplied by the weights. Three ways, picked by ``method="auto"``:
+
+- ``kernel`` (CPU, from 16 input channels, needs numba): ``models.deformable_kernel``, compiled
+  loops that sample each point once for all channels and never hold the whole columns, around
+  oneDNN matmuls, with a fused backward (col2im scatter and offset gradient in one pass).
+- ``grid_sample`` (CUDA, and CPU below 16 channels or without numba): one ``F.grid_sample``
+  call and one batched matmul; its fused kernel computes the positions once per point.
+- ``gather`` (CPU without numba, from 48 channels): ``F.embedding_bag`` over a channels-last
+  table of pixels (4 weighted corners per point), one matmul.
+
+The two torch paths are the reference the kernel is tested against, and the fallback where numba
+is missing or the graph is traced (ONNX export, torch.compile). Tried and dropped as slower on
+CPU: index_select + weighted sums, index_add_ backward, sparse CSR matmul. Figures in
 docs/benchmarks.md (bench/deformable.py).
 """
 
@@ -31,8 +39,10 @@ __all__ = ["DeformConv2d", "deform_conv2d"]
 
 IntPair = int | tuple[int, int]
 
-# From bench/deformable.py on 2 EPYC cores: gather beats grid_sample from about this many channels.
+# From bench/deformable.py on 2 EPYC cores, one thread: gather beats grid_sample from about 48
+# channels; the compiled kernel beats both from 16 (at 1-8 channels grid_sample is faster).
 AUTO_GATHER_CHANNELS = 48
+AUTO_KERNEL_CHANNELS = 16
 
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
@@ -88,14 +98,18 @@ def deform_conv2d(
 
     input (N, C, H, W); offset (N, 2*kh*kw, H_out, W_out), channel 2k = dy and 2k+1 = dx of
     kernel cell k (row-major); weight (O, C, kh, kw); bias (O,) or None. Returns (N, O, H_out, W_out)
-    (in channels-last memory layout with ``method="gather"``).
+    (in channels-last memory layout with ``method="kernel"`` or ``"gather"``).
 
-    ``method="gather"``: the input, zero-padded and channels-last, is a table of pixel vectors;
-    ``F.embedding_bag`` sums the 4 bilinear corners of every sampling point with their weights,
-    giving (N*H_out*W_out, kh*kw*C) columns for one matmul. Fastest on CPU from ~48 channels.
+    ``method="kernel"``: compiled CPU loops (numba) around oneDNN matmuls, computed in float32
+    (float64 for float64 input) and returned in the input's dtype; fastest on CPU from ~16
+    channels. ``method="gather"``: the input, zero-padded and channels-last, is a table of pixel
+    vectors; ``F.embedding_bag`` sums the 4 bilinear corners of every sampling point with their
+    weights, giving (N*H_out*W_out, kh*kw*C) columns for one matmul.
     ``method="grid_sample"``: one ``F.grid_sample`` call, then one batched matmul; fastest on CPU
     for few channels (its fused kernel computes the sampling positions once per point).
-    ``method="auto"`` (default): grid_sample on CUDA and below 48 input channels, else gather.
+    ``method="auto"`` (default): grid_sample on CUDA; on CPU the kernel from 16 input channels
+    when numba is installed and nothing traces the graph, else grid_sample below 48 channels
+    and gather from 48.
     """
     stride, padding, dilation = (
         _pair(stride, "stride"),
@@ -119,14 +133,36 @@ def deform_conv2d(
         raise ValueError(f"offset must have shape {(n, 2 * k, ho, wo)}, got {tuple(offset.shape)}")
     args = (input, offset, weight, bias, stride, padding, dilation, (ho, wo))
     if method == "auto":
-        method = (
-            "gather" if input.device.type == "cpu" and c >= AUTO_GATHER_CHANNELS else "grid_sample"
-        )
+        method = _auto_method(input, c)
+    if method == "kernel":
+        kernel = _kernel_module()
+        if kernel is None or input.device.type != "cpu":
+            raise ValueError("method='kernel' needs numba and CPU tensors")
+        return kernel.deform_conv2d_cpu(*args)
     if method == "gather":
         return _deform_gather(*args)
     if method == "grid_sample":
         return _deform_grid_sample(*args)
-    raise ValueError(f"method must be 'auto', 'gather' or 'grid_sample', got {method!r}")
+    raise ValueError(f"method must be 'auto', 'kernel', 'gather' or 'grid_sample', got {method!r}")
+
+
+@lru_cache(maxsize=1)
+def _kernel_module():
+    """``models.deformable_kernel`` when numba is installed, else None (the torch paths)."""
+    try:
+        from keyscribe.models import deformable_kernel
+    except ImportError:
+        return None
+    return deformable_kernel
+
+
+def _auto_method(input: Tensor, channels: int) -> str:
+    if input.device.type != "cpu":
+        return "grid_sample"
+    tracing = torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
+    if channels >= AUTO_KERNEL_CHANNELS and not tracing and _kernel_module() is not None:
+        return "kernel"
+    return "gather" if channels >= AUTO_GATHER_CHANNELS else "grid_sample"
 
 
 class _TableGrad(torch.autograd.Function):
