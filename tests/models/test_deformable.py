@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from keyscribe.models import deformable
 from keyscribe.models.deformable import DeformConv2d, deform_conv2d
 
-HAS_NUMBA = deformable._kernel_module() is not None
+HAS_NUMBA = deformable.kernel_available()
 needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
 METHODS = ["gather", "grid_sample", pytest.param("kernel", marks=needs_numba)]
 

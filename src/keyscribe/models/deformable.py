@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["DeformConv2d", "deform_conv2d"]
+__all__ = ["DeformConv2d", "deform_conv2d", "kernel_available"]
 
 IntPair = int | tuple[int, int]
 
@@ -154,6 +154,11 @@ def _kernel_module():
     except ImportError:
         return None
     return deformable_kernel
+
+
+def kernel_available() -> bool:
+    """Whether the compiled CPU path (``method="kernel"``) can run here: numba is installed."""
+    return _kernel_module() is not None
 
 
 def _auto_method(input: Tensor, channels: int) -> str:
