@@ -202,3 +202,36 @@ def test_auto_falls_back_to_python_without_flashlight(monkeypatch, the_lm):
     assert decoder.backend == "python"
     with pytest.raises(ImportError, match="flashlight-text"):
         beam.BeamDecoder(LETTERS, BeamOptions(backend="flashlight"))
+
+
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_search_leaves_the_collector_as_it_was_and_no_cycles_behind(the_lm, collector_on):
+    """The python search pauses the cyclic collector while it runs, which is only sound because
+    it makes no reference cycles: once the search is dropped, reference counting alone frees its
+    whole trie (checked with the collector off)."""
+    import gc
+    import weakref
+
+    from keyscribe.decoding.prefix_search import PrefixBeamSearch
+
+    decoder = BeamDecoder(
+        EMG_ALPHABET, BeamOptions(beam_size=8, backend="python"), the_lm, lm_view(EMG_ALPHABET)
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, EMG_ALPHABET.num_classes)) * 3
+    lp = x - np.logaddexp.reduce(x, axis=1, keepdims=True)
+    was = gc.isenabled()
+    try:
+        gc.enable() if collector_on else gc.disable()
+        search = PrefixBeamSearch(EMG_ALPHABET.blank, decoder.options, decoder.steps)
+        for start in range(0, len(lp), 7):
+            search.advance(lp[start : start + 7])
+            assert gc.isenabled() == collector_on
+        gc.disable()
+        leaves = [weakref.ref(entry[0]) for entry in search.beam]
+        root = weakref.ref(search.root)
+        assert search.hypotheses() and all(ref() is not None for ref in leaves)
+        del search
+        assert root() is None and all(ref() is None for ref in leaves)
+    finally:
+        gc.enable() if was else gc.disable()
