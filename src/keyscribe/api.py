@@ -51,7 +51,7 @@ def stream(
     lm: str | Path | None = "auto",
     beam_options: Any = None,
     device: str = "cpu",
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Replay an sEMG session in chunks of ``chunk_ms`` through a streaming recognizer (carried
     state, see emg/streaming/): per-chunk compute time, latency, CER vs the reference and vs

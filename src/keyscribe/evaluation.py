@@ -26,7 +26,7 @@ def evaluate_dataset(
     dataset: Any,
     name: str = "data",
     details: bool = False,
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> EvalReport:
     """CER / WER over ``dataset`` with each item's texts; ``details`` keeps what a report draws
     of each item too (confidences, frames, and the domain's: line images, key times);
@@ -98,7 +98,7 @@ def evaluate(
     precision: str = "fp32",
     details: bool = False,
     device: str = "cpu",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> EvalReport:
     """Score a checkpoint on a session file / folder (sEMG) or a lines folder (HTR), or on
@@ -132,7 +132,7 @@ def transcribe(
     beam_options: Any = None,
     precision: str = "fp32",
     device: str = "cpu",
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> list[Transcription]:
     recognizer = configured_decoder(load_model(checkpoint), decoder, lm, beam_options)
     return recognizer.use_device(device).use_precision(precision).transcribe(path, batch_size)

@@ -31,6 +31,8 @@ from keyscribe.models.ctc import CTCModel, InputTooShortError
 from keyscribe.progress import progress
 from keyscribe.results import Transcription
 
+LINES_PER_CALL = 16  # default batch of line images per network call
+
 
 class Decoding(Protocol):
     """How log-probs ``(time, classes)`` of one item become label sequences, best first."""
@@ -276,14 +278,15 @@ class Recognizer:
         preprocessing); ``need_text``: skip items without a reference."""
         return self.spec.eval_dataset(self.config, Path(path), self.alphabet, need_text)
 
-    def transcribe(self, path: str | Path, batch_size: int = 16) -> list[Transcription]:
+    def transcribe(self, path: str | Path, batch_size: int | None = None) -> list[Transcription]:
         """Every item found at ``path`` -> text, label ids, reference and per-char confidence."""
         return self.results(self.dataset(path), batch_size)
 
-    def results(self, dataset: Any, batch_size: int = 16) -> list[Transcription]:
+    def results(self, dataset: Any, batch_size: int | None = None) -> list[Transcription]:
         """Results for every item, in dataset order. Items with ``widths`` (HTR lines) are decoded
-        in width-sorted batches of ``batch_size``; items the domain decodes whole (sEMG sessions)
-        its own way (``batch_size`` chunks of a session per network call)."""
+        in width-sorted batches of ``batch_size`` (None: ``LINES_PER_CALL``); items the domain
+        decodes whole (sEMG sessions) its own way (``batch_size`` chunks of a session per network
+        call; None: the domain's choice)."""
         n = len(dataset)
         widths = getattr(dataset, "widths", None)
         whole = self.spec.whole_item_log_probs
@@ -295,7 +298,8 @@ class Recognizer:
             batches = [[i] for i in range(n)]
         else:
             order = sorted(range(n), key=widths.__getitem__)
-            batches = [order[j : j + batch_size] for j in range(0, n, batch_size)]
+            size = batch_size or LINES_PER_CALL
+            batches = [order[j : j + size] for j in range(0, n, size)]
         results: list[Transcription | None] = [None] * n
         for batch in progress(batches, len(batches), "decoding", self.show_progress):
             for i, result in zip(batch, self._results([dataset[i] for i in batch]), strict=True):

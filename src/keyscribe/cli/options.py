@@ -31,11 +31,12 @@ DeviceOption = Annotated[
 ]
 
 BatchSizeOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--batch-size",
         min=1,
-        help="Items per network call: HTR lines, or ~33 s chunks of an sEMG session (TDSConv "
-        "encoders; recurrent ones carry their state through a session, one step at a time).",
+        help="Items per network call: HTR lines (default 16), or ~33 s chunks of an sEMG "
+        "session (TDSConv encoders; default 1 on a CPU, where it keeps memory lowest, 16 on a "
+        "GPU; recurrent encoders carry their state through a session, one step at a time).",
     ),
 ]

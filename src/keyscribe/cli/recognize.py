@@ -50,7 +50,7 @@ def evaluate(
     backend: dec.BackendOption = None,
     precision: PrecisionOption = "fp32",
     device: DeviceOption = "auto",
-    batch_size: BatchSizeOption = 16,
+    batch_size: BatchSizeOption = None,
 ) -> None:
     """Character and word error rates of a checkpoint on data (a progress bar on a terminal,
     none with --json)."""
@@ -142,7 +142,7 @@ def transcribe(
     ] = None,
     precision: PrecisionOption = "fp32",
     device: DeviceOption = "auto",
-    batch_size: BatchSizeOption = 16,
+    batch_size: BatchSizeOption = None,
 ) -> None:
     """Decode inputs to text; prints the reference beside it when the input carries one.
     With --json: per-character and per-word confidences (and n-best lists); HTR words carry their
@@ -159,7 +159,13 @@ def transcribe(
     recognizer = recognizer.use_progress(wanted(as_json) and not several)
     files = recognizer.spec.transcribe_files
     if files is not None:  # the domain writes documents back (HTR: PAGE/ALTO pages)
-        options = {"format": page_format, "out": out, "xml_out": xml_out, "glyphs": glyphs}
+        options = {
+            "format": page_format,
+            "out": out,
+            "xml_out": xml_out,
+            "glyphs": glyphs,
+            "batch_size": batch_size,
+        }
         results = files(recognizer, inputs, options, lambda p: typer.echo(f"wrote {p}", err=True))
     else:
         given = [
@@ -292,15 +298,15 @@ def stream(
         ),
     ] = "cpu",
     batch_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--batch-size",
             min=1,
             help="Chunks (~33 s) per network call in the offline decoding the stream is compared "
             "with (TDSConv); the stream itself sends one --chunk-ms chunk per call, as a live "
-            "source does.",
+            "source does (default 1 on a CPU, 16 on a GPU).",
         ),
-    ] = 16,
+    ] = None,
 ) -> None:
     """Replay a session chunk by chunk through a streaming recognizer (carried state: exact for
     causal models, a sliding window for bidirectional ones) and print text as it comes, then

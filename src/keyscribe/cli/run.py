@@ -35,14 +35,15 @@ def train(
         ),
     ] = "auto",
     batch_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--batch-size",
             min=1,
-            help="Items per network call when scoring after training: HTR lines, or ~33 s chunks "
-            "of an sEMG session (training batches: data.batch_size).",
+            help="Items per network call when scoring after training: HTR lines (default 16), or "
+            "~33 s chunks of an sEMG session (default 1 on a CPU, 16 on a GPU); training batches "
+            "are data.batch_size.",
         ),
-    ] = 16,
+    ] = None,
 ) -> None:
     """Train a model; writes <out>/best.ckpt, last.ckpt, config.yaml, logs/ and results.json."""
     from keyscribe import api

@@ -193,7 +193,7 @@ def transcribe_files(
     wrote: Callable[[Path], None],
 ) -> list[dict[str, Any]]:
     """Line images and PAGE/ALTO pages; a page is written back per ``options`` (format, out,
-    xml_out, glyphs: as ``keyscribe transcribe`` takes them)."""
+    xml_out, glyphs, batch_size: as ``keyscribe transcribe`` takes them)."""
     from keyscribe.htr.transcribe import PageOutput, transcribe_inputs
 
     out = options.get("out")
@@ -203,7 +203,7 @@ def transcribe_files(
         out is None,
         bool(options.get("glyphs")),
     )
-    return transcribe_inputs(recognizer, inputs, pages, wrote)
+    return transcribe_inputs(recognizer, inputs, pages, wrote, options.get("batch_size"))
 
 
 SPEC = DomainSpec(

@@ -26,6 +26,7 @@ from keyscribe.htr.page_output import input_format, output_path, write_page
 from keyscribe.htr.pages import read_page
 from keyscribe.htr.pagesets import is_mets, is_page_set, page_files
 from keyscribe.htr.positions import LineGeometry, LineLayout, label_extents, layout_line
+from keyscribe.inference import LINES_PER_CALL
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,12 @@ def geometry(dataset: Any, index: int) -> LineGeometry:
 
 
 def recognize(
-    recognizer: Any, dataset: Any, on_page: bool, batch_size: int = 16
+    recognizer: Any, dataset: Any, on_page: bool, batch_size: int | None = None
 ) -> list[tuple[dict[str, Any], LineLayout]]:
     """Every line of ``dataset`` -> its result (the keys ``transcribe --json`` prints, words
-    with ``conf x0 x1``; ``y0 y1 polygon`` on a page) and its layout, in dataset order."""
+    with ``conf x0 x1``; ``y0 y1 polygon`` on a page) and its layout, in dataset order;
+    ``batch_size`` lines per network call (None: ``LINES_PER_CALL``)."""
+    batch_size = batch_size or LINES_PER_CALL
     n = len(dataset)
     order = sorted(range(n), key=dataset.widths.__getitem__)
     out: list[tuple[dict[str, Any], LineLayout] | None] = [None] * n
@@ -104,8 +107,9 @@ def transcribe_inputs(
     inputs: Sequence[str | Path],
     output: PageOutput,
     wrote: Callable[[Path], None] = lambda path: None,
+    batch_size: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Recognise every input; pages are written per ``output`` (``wrote`` hears of each file).
+    """Recognise every input (``batch_size`` lines per network call); pages are written per ``output`` (``wrote`` hears of each file).
     With ``out_dir``, pages of a folder, glob or manifest keep their folders below the folder
     they share (``corpus/a/001.xml`` and ``corpus/b/001.xml`` -> ``out/a/001.xml``,
     ``out/b/001.xml``). Returns the per-line results, inputs in order."""
@@ -120,14 +124,16 @@ def transcribe_inputs(
                 if out_dir is not None and base is not None:
                     out_dir = out_dir / xml.parent.absolute().relative_to(base)
                 try:
-                    results += _transcribe_page(recognizer, xml, output, out_dir, written, wrote)
+                    results += _transcribe_page(
+                        recognizer, xml, output, out_dir, written, wrote, batch_size
+                    )
                 except DataError as exc:
                     if len(xmls) == 1:
                         raise
                     log.warning("skipping page: %s", exc)
         else:
             dataset = recognizer.dataset(source)
-            results += [result for result, _ in recognize(recognizer, dataset, on_page=False)]
+            results += [r for r, _ in recognize(recognizer, dataset, False, batch_size)]
     return results
 
 
@@ -138,6 +144,7 @@ def _transcribe_page(
     out_dir: Path | None,
     written: set[Path],
     wrote: Callable[[Path], None],
+    batch_size: int | None,
 ) -> list[dict[str, Any]]:
     page = read_page(xml)
     fmt = output.format or input_format(page)
@@ -145,7 +152,7 @@ def _transcribe_page(
     if out.absolute() in written:
         raise DataError(xml, f"{out} is written already for another page of the same name")
     dataset = recognizer.dataset(xml)
-    recognized = recognize(recognizer, dataset, on_page=True)
+    recognized = recognize(recognizer, dataset, True, batch_size)
     layouts = {layout.id: layout for _, layout in recognized}
     wrote(write_page(page, layouts, fmt, out, output.glyphs))
     written.add(out.absolute())

@@ -49,7 +49,7 @@ def train(
     resume: bool = False,
     *,
     device: str = "cpu",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train per ``cfg`` in ``cfg.run_dir``; returns best validation and test metrics.

@@ -18,19 +18,23 @@ from keyscribe.emg.dataset import WindowedSessionDataset
 from keyscribe.emg.keytimes import streamed_key_details
 from keyscribe.emg.streaming.chunked import can_stream, streamed_log_probs
 from keyscribe.emg.streaming.recognizer import StreamingOptions, StreamingRecognizer
-from keyscribe.emg.streaming.whole_session import whole_session_label
+from keyscribe.emg.streaming.whole_session import chunks_per_call, whole_session_label
 from keyscribe.errors import ConfigError, DataError
 from keyscribe.metrics import EditCounts
 
 
-def _offline(recognizer: Any, dataset: Any, batch_size: int = 1) -> Tensor:
+def _offline(recognizer: Any, dataset: Any, batch_size: int | None) -> Tensor:
     """The session's offline log-probs ``(frames, classes)``: TDSConv in exact overlapping chunks
     (``batch_size`` per network call), other encoders on the session read whole, never through
     this module (what it is checked by)."""
     if can_stream(recognizer.model, dataset):
         data = recognizer.config.data
         log_probs, n = streamed_log_probs(
-            recognizer.model, dataset, data.n_fft, data.hop_length, batch_size=batch_size
+            recognizer.model,
+            dataset,
+            data.n_fft,
+            data.hop_length,
+            batch_size=chunks_per_call(recognizer, batch_size),
         )
     else:
         log_probs, n = recognizer.log_probs(dataset[0])
@@ -54,7 +58,7 @@ def replay_session(
     options: StreamingOptions | None = None,
     realtime: bool = False,
     on_text: Callable[[str], None] | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Feed a recorded session to a StreamingRecognizer in chunks of ``chunk_ms``, as fast as
     possible or (``realtime``) at the pace it was recorded; time each chunk, then decode the

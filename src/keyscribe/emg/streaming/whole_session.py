@@ -81,8 +81,16 @@ def carried_state_log_probs(
     return log_probs, log_probs.shape[0]
 
 
+def chunks_per_call(recognizer: Any, batch_size: int | None) -> int:
+    """``batch_size``, or by default 1 on a CPU (memory stays lowest: each ~33 s chunk's
+    activations are held at once) and 16 on a GPU (which wants batches)."""
+    if batch_size is not None:
+        return batch_size
+    return 1 if recognizer.device.type == "cpu" else 16
+
+
 def whole_session_results(
-    recognizer: Any, dataset: Any, batch_size: int = 1
+    recognizer: Any, dataset: Any, batch_size: int | None = None
 ) -> list[tuple[Sample, Tensor, int, float]] | None:
     """Per whole session of ``dataset``: its label item, log-probs ``(time', classes)``, their
     length and the seconds they took, in bounded memory where the model allows it (TDSConv in
@@ -96,6 +104,7 @@ def whole_session_results(
     model = recognizer.model
     if not all(whole) or not isinstance(getattr(model, "frontend", None), torch.nn.Module):
         return None
+    batch_size = chunks_per_call(recognizer, batch_size)
     out = []
     for part in progress(parts, len(parts), "sessions", recognizer.show_progress):
         start = time.perf_counter()
