@@ -31,6 +31,7 @@ near-equal score, every other frame blank with small noise on the rest), as item
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 from pathlib import Path
 from typing import Any
@@ -139,15 +140,7 @@ def _beam_rows(
         if alphabet == EMG_ALPHABET and kenlm_available():  # the reference decodes its charset
             from keyscribe.bench.reference_decoder import ReferenceBeamDecoder
 
-            style = BeamOptions(
-                beam_size,
-                1e9,
-                lm_weight=weight,
-                insertion_bonus=bonus,
-                token_threshold=1e9,
-                backend="python",
-                lm_style="emg2qwerty",
-            )
+            style = dataclasses.replace(exact, lm_style="emg2qwerty")
             ours = builders.build_beam_decoder(spec, alphabet, lm, style)
             rows.append(("beam+lm emg2qwerty-style", "python", best(ours)))
             reference = ReferenceBeamDecoder(lm, beam_size, 10, weight, bonus)
